@@ -1,0 +1,231 @@
+//! The `sluice` command: run the engine with its web editor, validate flow files, evaluate
+//! expressions.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+mod bench;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use sluice_engine::repository::Durability;
+use sluice_engine::{EngineConfig, FlowController, FlowDefinition};
+
+/// The demo flow a new data dir starts with.
+const DEMO_FLOW: &str = include_str!("../flows/demo.json");
+
+#[derive(Parser)]
+#[command(name = "sluice", version, about = "A NiFi-style dataflow engine with a visual flow editor")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the engine and the editor.
+    Run {
+        /// The flow file to run and keep in sync with edits (default: the one saved in the data dir).
+        #[arg(long)]
+        flow: Option<PathBuf>,
+        /// Where repositories and the running flow live.
+        #[arg(long, default_value = "./sluice-data")]
+        data_dir: PathBuf,
+        /// Address to listen on (anything but loopback requires authentication).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// os (survives a crash of the process), fsync (survives power loss) or memory.
+        #[arg(long, default_value = "os")]
+        durability: Durability,
+        /// Worker threads (default: one per CPU).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Turn provenance off.
+        #[arg(long)]
+        no_provenance: bool,
+    },
+    /// Check a flow file; exits non-zero with every problem found.
+    Validate {
+        /// The flow file.
+        file: PathBuf,
+    },
+    /// Measure the engine: prints `name value` lines.
+    Bench {
+        /// Which benchmark: core (the engine-core pipeline at every durability, with and without provenance).
+        #[arg(default_value = "core")]
+        which: String,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Worker threads.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Only this durability (memory, os, fsync); default all.
+        #[arg(long)]
+        durability: Option<Durability>,
+        /// Only with provenance on (true) or off (false); default both.
+        #[arg(long)]
+        provenance: Option<bool>,
+    },
+    /// Evaluate an expression-language expression.
+    El {
+        /// The expression, e.g. '${filename:toUpper()}'.
+        expression: String,
+        /// Attributes as NAME=VALUE.
+        #[arg(long = "attr")]
+        attrs: Vec<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { flow, data_dir, listen, durability, workers, no_provenance } => {
+            init_logging();
+            run(flow, data_dir, listen, durability, workers, !no_provenance)
+        }
+        Command::Validate { file } => validate(&file),
+        Command::Bench { which, seconds, workers, durability, provenance } => bench_cmd(&which, seconds, workers, durability, provenance),
+        Command::El { expression, attrs } => el(&expression, &attrs),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+fn run(
+    flow: Option<PathBuf>,
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    durability: Durability,
+    workers: Option<usize>,
+    provenance: bool,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    if !listen.ip().is_loopback() {
+        bail!(
+            "refusing to listen on {listen}: only loopback addresses are allowed until authentication is configured (use --listen 127.0.0.1:PORT)"
+        );
+    }
+    let saved = data_dir.join("flow.json");
+    let (def, flow_path) = match &flow {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading flow file {}", path.display()))?;
+            (parse(&text, &path.display().to_string())?, path.clone())
+        }
+        None if saved.exists() => {
+            let text = std::fs::read_to_string(&saved).with_context(|| format!("reading {}", saved.display()))?;
+            (parse(&text, &saved.display().to_string())?, saved.clone())
+        }
+        None => (parse(DEMO_FLOW, "the embedded demo flow")?, saved.clone()),
+    };
+    let mut config = EngineConfig {
+        data_dir: Some(data_dir.clone()),
+        durability,
+        provenance,
+        flow_path: Some(flow_path.clone()),
+        ..Default::default()
+    };
+    if let Some(w) = workers {
+        config.workers = w;
+    }
+    let controller = FlowController::new(config, sluice_processors::registry()).context("starting the engine")?;
+    controller.load(def).map_err(|e| anyhow::anyhow!("{e}")).with_context(|| format!("loading {}", flow_path.display()))?;
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().thread_name("sluice-io").build()?;
+    let result = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+        tracing::info!(
+            "Sluice ready on http://{} in {} ms (data dir {}, flow {}, durability {durability:?})",
+            listener.local_addr()?,
+            started.elapsed().as_millis(),
+            data_dir.display(),
+            flow_path.display()
+        );
+        sluice_web::serve(listener, controller.clone(), sluice_web::WebConfig::default(), shutdown_signal()).await?;
+        anyhow::Ok(())
+    });
+    tracing::info!("stopping");
+    controller.shutdown();
+    drop(Arc::clone(&controller));
+    result
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}
+
+fn parse(text: &str, what: &str) -> anyhow::Result<FlowDefinition> {
+    sluice_engine::flow::parse_flow(text).map_err(|e| anyhow::anyhow!("{what}: {e}"))
+}
+
+fn validate(file: &PathBuf) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let registry = sluice_processors::registry();
+    let mut problems = Vec::new();
+    match sluice_engine::flow::parse_flow(&text) {
+        Err(e) => problems.extend(e.issues),
+        Ok(def) => {
+            if let Err(e) = sluice_engine::flow::load::check_structure(&def, &registry) {
+                problems.extend(e.issues);
+            } else {
+                problems.extend(sluice_engine::flow::load::check_processors(&def, &registry));
+            }
+        }
+    }
+    if problems.is_empty() {
+        println!("{}: valid", file.display());
+        return Ok(());
+    }
+    for p in &problems {
+        eprintln!("{}: {p}", file.display());
+    }
+    std::process::exit(1);
+}
+
+fn el(expression: &str, attrs: &[String]) -> anyhow::Result<()> {
+    let mut pairs = Vec::new();
+    for a in attrs {
+        let (k, v) = a.split_once('=').with_context(|| format!("--attr '{a}' must be NAME=VALUE"))?;
+        pairs.push((k.to_string(), v.to_string()));
+    }
+    let expr = sluice_engine::expression::Expression::compile(expression).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let out = expr.evaluate(&pairs).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{out}");
+    Ok(())
+}
+
+fn bench_cmd(which: &str, seconds: f64, workers: usize, durability: Option<Durability>, provenance: Option<bool>) -> anyhow::Result<()> {
+    if which != "core" {
+        bail!("unknown benchmark '{which}' (available: core)");
+    }
+    let base = bench::baseline(seconds.min(3.0));
+    println!("baseline.crossbeam_items_per_s {base:.0}");
+    let modes = match durability {
+        Some(d) => vec![d],
+        None => vec![Durability::Memory, Durability::Os, Durability::Fsync],
+    };
+    let provs = match provenance {
+        Some(p) => vec![p],
+        None => vec![false, true],
+    };
+    for d in modes {
+        for &p in &provs {
+            let opts = bench::CoreOptions { seconds, durability: d, provenance: p, data_dir: None, workers };
+            let rate = bench::run_core(&opts)?;
+            let name = format!("core.{}.provenance_{}", format!("{d:?}").to_lowercase(), if p { "on" } else { "off" });
+            println!("{name}.flowfiles_per_s {rate:.0}");
+            println!("{name}.ratio_to_baseline {:.4}", rate / base);
+        }
+    }
+    Ok(())
+}

@@ -92,8 +92,8 @@ impl ProcessContext {
     pub fn value(&self, name: &str) -> Result<Option<String>, ProcessError> {
         match self.expressions.get(name) {
             Some(e) => {
-                let empty: [(&str, &str); 0] = [];
-                e.evaluate(&empty[..]).map(Some).map_err(|e| ProcessError::Config(format!("'{name}': {e}")))
+                let empty: Vec<(&str, &str)> = Vec::new();
+                e.evaluate(&empty).map(Some).map_err(|e| ProcessError::Config(format!("'{name}': {e}")))
             }
             None => Ok(self.property(name).map(str::to_string)),
         }

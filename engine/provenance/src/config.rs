@@ -1,0 +1,35 @@
+//! Configuration of the provenance repository.
+
+use std::time::Duration;
+
+/// How much provenance to keep and how the writer batches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenanceConfig {
+    /// Events older than this are removed (whole blocks at a time). Default 30 days.
+    pub max_age: Duration,
+    /// Total stored bytes (compressed blocks plus their indexes) above which the oldest blocks are
+    /// removed. Default 10 GiB. This counts the repository's own values, not sled's files, which
+    /// run larger until sled's segment cleaner reclaims space.
+    pub max_bytes: u64,
+    /// Events per block. Larger blocks compress better and cost less per event to write; smaller
+    /// blocks make point lookups cheaper. Default 1024.
+    pub block_events: usize,
+    /// Longest time a partial block waits before it is written, and the interval at which the
+    /// writer makes its writes durable (sled flush) while there is work. Default 100 ms.
+    pub flush_interval: Duration,
+    /// Capacity of the channel to the writer, in submitted *batches* (one `submit` call each).
+    /// When it is full, `submit` blocks. Default 256.
+    pub channel_capacity: usize,
+}
+
+impl Default for ProvenanceConfig {
+    fn default() -> Self {
+        ProvenanceConfig {
+            max_age: Duration::from_secs(30 * 24 * 3600),
+            max_bytes: 10 << 30,
+            block_events: 1024,
+            flush_interval: Duration::from_millis(100),
+            channel_capacity: 256,
+        }
+    }
+}

@@ -31,6 +31,7 @@ enum State {
     Outstanding,
     Transferred(Arc<str>),
     Removed,
+    Returned,
 }
 
 #[derive(Debug)]
@@ -262,6 +263,20 @@ impl<'a> ProcessSession<'a> {
         }
     }
 
+    /// Gives an input flowfile back to the queue it came from, unchanged and not
+    /// penalized, as if it had not been taken (e.g. a merge whose bin is not complete yet).
+    /// Changes made to it in this session are discarded.
+    pub fn return_to_queue(&mut self, ff: FlowFile) {
+        let slot = ff.session_slot as usize;
+        match self.records.get_mut(slot) {
+            Some(r) if matches!(r.state, State::Outstanding) && matches!(r.origin, Origin::Input(_)) => {
+                r.state = State::Returned;
+                r.current = Some(ff);
+            }
+            _ => self.error = Some(format!("flowfile {} is not an input of this session, or was already settled", ff.id)),
+        }
+    }
+
     /// Removes `ff` from the flow (DROP).
     pub fn remove(&mut self, ff: FlowFile) {
         let slot = ff.session_slot as usize;
@@ -348,6 +363,7 @@ impl<'a> ProcessSession<'a> {
 
         let mut outputs: Vec<(Arc<Connection>, Vec<FlowFile>)> = Vec::new();
         let mut retries: Vec<(usize, FlowFile)> = Vec::new();
+        let mut returned: Vec<(usize, FlowFile)> = Vec::new();
         let mut dequeued: Vec<(usize, Uuid)> = Vec::new();
         let mut settle: Vec<(u64, u64)> = vec![(0, 0); n_in];
         let mut events: Vec<ProvenanceEvent> = Vec::new();
@@ -375,12 +391,20 @@ impl<'a> ProcessSession<'a> {
                 // settled below unless retried
                 let _ = idx;
             }
+            if matches!(r.state, State::Returned) {
+                if let (Some(idx), Some(orig)) = (source_idx, &r.original) {
+                    in_count -= 1;
+                    in_bytes -= orig.size();
+                    returned.push((idx, orig.clone()));
+                }
+                continue;
+            }
             let mut ff = r.current.take().expect("settled records hold their flowfile");
             let source_q = source_idx.map(|i| self.wiring.incoming[i].id.clone());
             let rel = match &r.state {
                 State::Removed => None,
                 State::Transferred(rel) => Some(rel.clone()),
-                State::Outstanding => unreachable!("checked above"),
+                State::Outstanding | State::Returned => unreachable!("handled above"),
             };
             // Retry: back to the input queue, penalized with doubling back-off.
             if let (Some(rel), Some(idx), Some((rels, attempts, max_backoff))) = (&rel, source_idx, &self.run.retry) {
@@ -551,7 +575,7 @@ impl<'a> ProcessSession<'a> {
         }
         drop(wiring_guard);
         let mut retry_back: Vec<Vec<FlowFile>> = vec![Vec::new(); n_in];
-        for (idx, f) in retries {
+        for (idx, f) in retries.into_iter().chain(returned) {
             retry_back[idx].push(f);
         }
         for (idx, ffs) in retry_back.into_iter().enumerate() {

@@ -1,6 +1,6 @@
 //! The flowfile: the unit of data that moves through a flow.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use uuid::Uuid;
 
@@ -41,16 +41,28 @@ pub struct FlowFile {
     pub(crate) session_slot: u32,
 }
 
+static KEY_UUID: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(crate::attributes::UUID));
+static KEY_FILENAME: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(crate::attributes::FILENAME));
+static KEY_PATH: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(crate::attributes::PATH));
+static DEFAULT_PATH: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("./"));
+
 impl FlowFile {
     /// A new flowfile with the standard attributes (`uuid`, `filename`, `path`).
     pub fn new(content: Content) -> Self {
+        Self::new_at(content, now_millis())
+    }
+
+    /// A new flowfile entering the flow at `now` (ms since epoch). The standard attribute
+    /// names are shared, so a new flowfile costs two allocations for its attributes.
+    pub fn new_at(content: Content, now: i64) -> Self {
         let id = Uuid::new_v4();
-        let now = now_millis();
-        let mut attributes = Attributes::new();
-        let id_text: Arc<str> = Arc::from(id.to_string());
-        attributes.insert_arc(Arc::from(crate::attributes::UUID), id_text.clone());
-        attributes.insert_arc(Arc::from(crate::attributes::FILENAME), id_text);
-        attributes.insert(crate::attributes::PATH, "./");
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let id_text: Arc<str> = Arc::from(&*id.hyphenated().encode_lower(&mut buf));
+        let attributes = Attributes::from_shared(Arc::new(vec![
+            (KEY_UUID.clone(), id_text.clone()),
+            (KEY_FILENAME.clone(), id_text),
+            (KEY_PATH.clone(), DEFAULT_PATH.clone()),
+        ]));
         FlowFile {
             id,
             attributes,

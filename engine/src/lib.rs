@@ -20,6 +20,7 @@ pub mod repository;
 pub mod runtime;
 pub mod schedule;
 pub mod scheduler;
+pub mod secrets;
 pub mod session;
 pub mod status;
 pub mod testing;

@@ -17,6 +17,9 @@ pub struct Runtime {
     pub content: Arc<ContentRepository>,
     /// Flowfile repository (write-ahead log or memory).
     pub flowfiles: SharedFlowFileRepository,
+    /// Whether the flowfile repository hands each commit's events to provenance itself (in
+    /// commit order); otherwise the session submits them.
+    pub provenance_by_repository: bool,
     /// Provenance repository; None when provenance is off.
     pub provenance: Option<Arc<ProvenanceRepository>>,
     /// Bulletins.

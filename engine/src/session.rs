@@ -61,17 +61,54 @@ pub struct ProcessSession<'a> {
     rr: usize,
     settled: bool,
     rel_names: Vec<Arc<str>>,
+    on_commit: Vec<CommitCallback>,
+    now: i64,
 }
+
+/// A callback run once the session is settled: `true` after a successful commit (the
+/// outputs are recorded in the flowfile repository and enqueued), `false` when it was rolled
+/// back (or its commit failed). See [`ProcessSession::on_commit`].
+pub type CommitCallback = Box<dyn FnOnce(bool) + Send>;
 
 impl<'a> ProcessSession<'a> {
     pub(crate) fn new(node: &'a ProcessorNode, rt: &'a Runtime, run: &'a RunConfig) -> Self {
         let wiring = node.wiring.read().clone();
-        ProcessSession { node, rt, run, wiring, records: Vec::new(), expired: Vec::new(), error: None, rr: 0, settled: false, rel_names: Vec::new() }
+        ProcessSession {
+            node,
+            rt,
+            run,
+            wiring,
+            records: Vec::new(),
+            expired: Vec::new(),
+            error: None,
+            rr: 0,
+            settled: false,
+            rel_names: Vec::new(),
+            on_commit: Vec::new(),
+            now: rt.now(),
+        }
     }
 
     /// Whether the session touched any flowfile (a source that found nothing did no work).
     pub fn did_work(&self) -> bool {
         !self.records.is_empty() || !self.expired.is_empty()
+    }
+
+    /// Registers `f` to run once this session is settled: with `true` right after a
+    /// successful commit (its outputs are recorded as durably as the repository promises and
+    /// enqueued), with `false` when the session is rolled back, its commit fails, or it is
+    /// dropped unsettled. Sources that acknowledge a remote peer (ListenHTTP answering 200)
+    /// use it so that the peer is told "accepted" only once its data is committed.
+    /// Callbacks run on the thread that settles the session, in registration order; keep them
+    /// short (send on a channel).
+    pub fn on_commit(&mut self, f: CommitCallback) {
+        self.on_commit.push(f);
+    }
+
+    fn run_callbacks(&mut self, committed: bool) {
+        for f in std::mem::take(&mut self.on_commit) {
+            f(committed);
+        }
     }
 
     /// Current time (the engine clock).
@@ -123,7 +160,7 @@ impl<'a> ProcessSession<'a> {
 
     /// Creates a new flowfile with no content.
     pub fn create(&mut self) -> FlowFile {
-        let mut ff = FlowFile::new(crate::content::Content::Empty);
+        let mut ff = FlowFile::new_at(crate::content::Content::Empty, self.now);
         self.track(&mut ff, Origin::Created);
         ff
     }
@@ -131,7 +168,7 @@ impl<'a> ProcessSession<'a> {
     /// Creates a child of `parent`: it inherits the parent's attributes (but gets its own
     /// uuid) and lineage start. Recorded as a FORK of the parent.
     pub fn create_child(&mut self, parent: &FlowFile) -> FlowFile {
-        let mut ff = FlowFile::new(crate::content::Content::Empty);
+        let mut ff = FlowFile::new_at(crate::content::Content::Empty, self.now);
         inherit(&mut ff, parent);
         self.track(&mut ff, Origin::Child(vec![parent.id]));
         ff
@@ -140,7 +177,7 @@ impl<'a> ProcessSession<'a> {
     /// Creates one flowfile from several parents (a merge), recorded as a JOIN. It takes the
     /// attributes that all parents share and the oldest lineage start.
     pub fn create_merged(&mut self, parents: &[FlowFile]) -> FlowFile {
-        let mut ff = FlowFile::new(crate::content::Content::Empty);
+        let mut ff = FlowFile::new_at(crate::content::Content::Empty, self.now);
         if let Some(first) = parents.first() {
             for (k, v) in first.attributes.iter() {
                 if k == crate::attributes::UUID {
@@ -158,7 +195,7 @@ impl<'a> ProcessSession<'a> {
 
     /// A copy of `ff` with its own uuid, same attributes and content; recorded as CLONE.
     pub fn clone_flowfile(&mut self, ff: &FlowFile) -> FlowFile {
-        let mut c = FlowFile::new(ff.content.clone());
+        let mut c = FlowFile::new_at(ff.content.clone(), self.now);
         inherit(&mut c, ff);
         self.track(&mut c, Origin::Clone(ff.id));
         c
@@ -300,6 +337,7 @@ impl<'a> ProcessSession<'a> {
             return;
         }
         self.settled = true;
+        self.run_callbacks(false);
         let now = self.rt.now();
         let n = self.wiring.incoming.len();
         let mut back: Vec<Vec<FlowFile>> = vec![Vec::new(); n];
@@ -325,7 +363,10 @@ impl<'a> ProcessSession<'a> {
     /// penalized) and the error returned.
     pub fn commit(mut self) -> Result<(), ProcessError> {
         match self.commit_inner() {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.run_callbacks(true);
+                Ok(())
+            }
             Err(e) => {
                 self.rollback_inner(true);
                 Err(e)
@@ -547,16 +588,18 @@ impl<'a> ProcessSession<'a> {
         }
 
         // Record the commit durably, then make the outputs visible.
-        let mut changes: Vec<RepoChange<'_>> = Vec::with_capacity(dequeued.len() + out_count as usize + retries.len());
-        for (idx, id) in &dequeued {
+        let durable = self.rt.flowfiles.durability() != crate::repository::Durability::Memory;
+        let mut changes: Vec<RepoChange<'_>> =
+            Vec::with_capacity(if durable { dequeued.len() + out_count as usize + retries.len() } else { 0 });
+        for (idx, id) in dequeued.iter().filter(|_| durable) {
             changes.push(RepoChange::Dequeue { queue: &self.wiring.incoming[*idx].id, id: *id });
         }
-        for (conn, ffs) in &outputs {
+        for (conn, ffs) in outputs.iter().filter(|_| durable) {
             for f in ffs {
                 changes.push(RepoChange::Enqueue { queue: &conn.id, flowfile: f });
             }
         }
-        for (idx, f) in &retries {
+        for (idx, f) in retries.iter().filter(|_| durable) {
             changes.push(RepoChange::Enqueue { queue: &self.wiring.incoming[*idx].id, flowfile: f });
         }
         if let Some(prov) = &self.rt.provenance {
@@ -592,7 +635,7 @@ impl<'a> ProcessSession<'a> {
         c.flowfiles_out.fetch_add(out_count, Ordering::Relaxed);
         c.bytes_out.fetch_add(out_bytes, Ordering::Relaxed);
         if let Some(prov) = &self.rt.provenance {
-            if !events.is_empty() {
+            if !events.is_empty() && !self.rt.provenance_by_repository {
                 prov.submit(events, seq);
             }
         }

@@ -28,10 +28,13 @@ use crate::node::{
 };
 use crate::processor::InputRequirement;
 use crate::registry::Registry;
-use crate::repository::{Durability, MemoryFlowFileRepository, SharedFlowFileRepository};
+use crate::repository::{
+    Durability, FlowFileRepository, MemoryFlowFileRepository, SharedFlowFileRepository, WalConfig, WalRepository,
+};
 use crate::runtime::Runtime;
 use crate::schedule::{Clock, CronSchedule, Strategy, SystemClock};
 use crate::scheduler::Scheduler;
+use crate::secrets::{SecretStore, reveal_sensitive, seal_sensitive};
 use crate::units::{format_data_size, parse_data_size, parse_duration};
 
 /// How the engine is set up.
@@ -116,6 +119,11 @@ pub struct FlowController {
     stop: Arc<AtomicBool>,
     housekeeper: Mutex<Option<JoinHandle<()>>>,
     started_at: Instant,
+    /// Seals sensitive property values (see `crate::secrets`); None keeps them as given.
+    secrets: RwLock<Option<Arc<dyn SecretStore>>>,
+    wal: Option<Arc<WalRepository>>,
+    /// Queued flowfiles recovered at start, restored into their connections by the first `load`.
+    recovered: Mutex<Option<Vec<(String, Vec<FlowFile>)>>>,
 }
 
 impl FlowController {
@@ -123,14 +131,15 @@ impl FlowController {
     /// empty flow. Load a flow with `load`.
     pub fn new(config: EngineConfig, registry: Registry) -> Result<Arc<Self>, EngineError> {
         let bulletins = Arc::new(BulletinBoard::new(1000));
+        let mut recovered = crate::repository::Recovered::default();
+        let mut wal: Option<Arc<WalRepository>> = None;
         let (content, flowfiles, provenance, state_dir) = match &config.data_dir {
             Some(dir) if config.durability != Durability::Memory => {
                 std::fs::create_dir_all(dir)?;
                 let mut cc = config.content_config.clone();
                 cc.fsync = config.durability == Durability::Fsync;
                 let content = ContentRepository::open(&dir.join("content"), cc)?;
-                let ffr = crate::repository::open_durable(&dir.join("flowfiles"), config.durability)
-                    .map_err(|e| EngineError::Repository(e.to_string()))?;
+                // Provenance first: its watermark tells the log which events to hand back.
                 let prov = if config.provenance {
                     Some(
                         ProvenanceRepository::open(&dir.join("provenance"), config.provenance_config.clone())
@@ -139,6 +148,24 @@ impl FlowController {
                 } else {
                     None
                 };
+                let watermark = prov.as_ref().map(|p| p.durable_wal_seq());
+                let (repo, mut rec) = WalRepository::open(&dir.join("flowfiles"), WalConfig::new(config.durability), &content, watermark)
+                    .map_err(|e| EngineError::Repository(e.to_string()))?;
+                if let Some(p) = &prov {
+                    for (seq, events) in std::mem::take(&mut rec.provenance) {
+                        if !events.is_empty() {
+                            p.submit(events, seq);
+                        }
+                    }
+                    // From now on the log hands events to provenance in commit order, so the
+                    // provenance watermark never passes a commit whose events are unsent.
+                    let sink = p.clone();
+                    repo.set_provenance_sink(Box::new(move |seq, events| sink.submit(events, seq)));
+                }
+                recovered.queues = rec.queues;
+                recovered.last_seq = rec.last_seq;
+                wal = Some(repo.clone());
+                let ffr: SharedFlowFileRepository = repo;
                 (content, ffr, prov, Some(dir.join("state")))
             }
             _ => {
@@ -154,15 +181,10 @@ impl FlowController {
                 (ContentRepository::in_memory(), ffr, prov, config.data_dir.as_ref().map(|d| d.join("state")))
             }
         };
-        if let Some(p) = &provenance {
-            let b = bulletins.clone();
-            p.set_backpressure_hook(Box::new(move |waited| {
-                b.post(Level::Warning, "", "Provenance", format!("provenance writer fell behind; sessions waited {} ms", waited.as_millis()));
-            }));
-        }
         let runtime = Arc::new(Runtime {
             content,
             flowfiles,
+            provenance_by_repository: wal.is_some(),
             provenance,
             bulletins,
             clock: config.clock.clone(),
@@ -190,6 +212,9 @@ impl FlowController {
             stop: Arc::new(AtomicBool::new(false)),
             housekeeper: Mutex::new(None),
             started_at: Instant::now(),
+            wal,
+            recovered: Mutex::new(Some(recovered.queues)),
+            secrets: RwLock::new(None),
         });
         let weak = Arc::downgrade(&fc);
         let stop = fc.stop.clone();
@@ -236,6 +261,30 @@ impl FlowController {
     /// The file the running flow is saved to, if any.
     pub fn flow_path(&self) -> Option<&Path> {
         self.flow_path.as_deref()
+    }
+
+    /// Sets the store that seals sensitive property values from now on (set it before `load`).
+    pub fn set_secret_store(&self, store: Arc<dyn SecretStore>) {
+        *self.secrets.write() = Some(store);
+    }
+
+    /// The store sealing sensitive values, if one is set.
+    pub fn secret_store(&self) -> Option<Arc<dyn SecretStore>> {
+        self.secrets.read().clone()
+    }
+
+    fn seal(&self, d: &crate::processor::ProcessorDescriptor, props: &mut BTreeMap<String, String>) -> Result<(), EngineError> {
+        match &*self.secrets.read() {
+            Some(s) => seal_sensitive(s.as_ref(), d, props).map_err(|e| EngineError::invalid(e.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    fn reveal(&self, d: &crate::processor::ProcessorDescriptor, props: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String> {
+        match &*self.secrets.read() {
+            Some(s) => reveal_sensitive(s.as_ref(), d, props).map_err(|e| e.to_string()),
+            None => Ok(props.clone()),
+        }
     }
 
     /// Calls `f` after every change to the flow.
@@ -304,6 +353,21 @@ impl FlowController {
             ));
         }
         self.rewire_all();
+        if let Some(queues) = self.recovered.lock().take() {
+            let total: usize = queues.iter().map(|(_, q)| q.len()).sum();
+            let orphans = self.restore_queues(queues);
+            if total > 0 {
+                tracing::info!(flowfiles = total, "restored queued flowfiles from the flowfile repository");
+            }
+            for (id, n) in orphans {
+                self.runtime.bulletins.post(
+                    Level::Warning,
+                    "",
+                    "Flow",
+                    format!("{n} recovered flowfiles belong to connection '{id}', which is not in the flow; they stay in the repository until a connection with that id exists"),
+                );
+            }
+        }
         self.after_change("flow", "", "replaced");
         for n in to_start {
             if let Err(e) = self.start_node(&n) {
@@ -402,6 +466,14 @@ impl FlowController {
         if let Some(p) = &self.runtime.provenance {
             if let Err(e) = p.flush() {
                 tracing::warn!("provenance flush at shutdown failed: {e}");
+            }
+        }
+        if let Some(w) = &self.wal {
+            if let Some(p) = &self.runtime.provenance {
+                w.provenance_persisted(p.durable_wal_seq());
+            }
+            if let Err(e) = w.checkpoint() {
+                tracing::warn!("flowfile repository checkpoint at shutdown failed: {e}");
             }
         }
     }
@@ -521,6 +593,7 @@ impl FlowController {
             if let Some(c) = &patch.comments {
                 cfg.comments = c.clone();
             }
+            self.seal(&n.descriptor, &mut cfg.properties)?;
             let only_cosmetic = patch.properties.is_none()
                 && patch.scheduling.is_none()
                 && patch.auto_terminated_relationships.is_none()
@@ -795,7 +868,7 @@ impl FlowController {
         }
         let seq = self.runtime.flowfiles.commit(&changes, &events).map_err(|e| EngineError::Repository(e.to_string()))?;
         if let Some(prov) = &self.runtime.provenance {
-            if !events.is_empty() {
+            if !events.is_empty() && !self.runtime.provenance_by_repository {
                 prov.submit(events, seq);
             }
         }
@@ -847,7 +920,7 @@ impl FlowController {
         let id = ff.id;
         c.enqueue([ff], now);
         if let Some(prov) = &self.runtime.provenance {
-            if !events.is_empty() {
+            if !events.is_empty() && !self.runtime.provenance_by_repository {
                 prov.submit(events, seq);
             }
         }
@@ -901,10 +974,12 @@ impl FlowController {
         let mut auto = def.auto_terminated_relationships.clone();
         auto.sort();
         auto.dedup();
+        let mut properties = def.properties.clone();
+        self.seal(&ty.descriptor, &mut properties)?;
         let cfg = ProcessorConfig {
             name: if def.name.is_empty() { def.type_name.clone() } else { def.name.clone() },
             position: (def.position.x, def.position.y),
-            properties: def.properties.clone(),
+            properties,
             scheduling: def.scheduling.clone(),
             auto_terminated: auto,
             retry: def.retry.clone(),
@@ -994,9 +1069,13 @@ impl FlowController {
         let wiring = n.wiring.read().clone();
         let connected: Vec<String> =
             wiring.outgoing.iter().filter(|(_, c)| !c.is_empty()).map(|(r, _)| r.to_string()).collect();
+        let properties = match self.reveal(&n.descriptor, &cfg.properties) {
+            Ok(p) => p,
+            Err(e) => return vec![e],
+        };
         let mut errs = crate::flow::load::processor_issues(
             &n.descriptor,
-            &cfg.properties,
+            &properties,
             &cfg.scheduling,
             &cfg.auto_terminated,
             &connected,
@@ -1015,7 +1094,7 @@ impl FlowController {
         let cfg = n.config.read().clone();
         let params = self.graph.read().parameters.clone();
         let mut props = BTreeMap::new();
-        for (k, v) in &cfg.properties {
+        for (k, v) in &self.reveal(&n.descriptor, &cfg.properties)? {
             props.insert(k.clone(), substitute_parameters(v, &params)?);
         }
         ProcessContext::new(n.id.clone(), Arc::from(cfg.name.as_str()), n.descriptor.clone(), &props).map_err(|e| e.to_string())
@@ -1224,6 +1303,9 @@ impl FlowController {
             let labels = [("component_id", c.id.to_string())];
             metrics::gauge!("sluice_connection_queued_count", &labels).set(c.queued_count() as f64);
             metrics::gauge!("sluice_connection_queued_bytes", &labels).set(c.queued_bytes() as f64);
+        }
+        if let (Some(w), Some(p)) = (&self.wal, &self.runtime.provenance) {
+            w.provenance_persisted(p.durable_wal_seq());
         }
         if tick % 60 == 0 {
             let removed = self.runtime.content.cleanup();

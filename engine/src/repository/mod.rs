@@ -2,9 +2,17 @@
 //! by every session commit so that a restart after a crash puts every queued flowfile
 //! back in its queue.
 
+mod checkpoint;
+mod index;
 mod memory;
+mod record;
+mod recovery;
+#[cfg(test)]
+mod tests;
+mod wal;
 
 pub use memory::MemoryFlowFileRepository;
+pub use wal::{ProvenanceSink, WalConfig, WalRepository, WalStats};
 
 use std::sync::Arc;
 
@@ -103,8 +111,19 @@ pub trait FlowFileRepository: Send + Sync {
 pub type SharedFlowFileRepository = Arc<dyn FlowFileRepository>;
 
 /// Opens the durable flowfile repository in `dir` (write-ahead log with group commit).
-pub fn open_durable(_dir: &std::path::Path, _durability: Durability) -> Result<SharedFlowFileRepository, RepoError> {
-    // Interim until the write-ahead log lands: nothing is persisted yet.
-    tracing::warn!("durable flowfile repository not available yet; running with durability memory");
-    Ok(Arc::new(MemoryFlowFileRepository::new()))
+///
+/// Compatibility entry point without a content repository: flowfiles recovered from the log
+/// stay recorded (so a later start that recovers them loses nothing) but are not returned,
+/// and `fsync` mode cannot sync content first. Use [`WalRepository::open`], which returns
+/// the recovered state, at startup.
+pub fn open_durable(dir: &std::path::Path, durability: Durability) -> Result<SharedFlowFileRepository, RepoError> {
+    if durability == Durability::Memory {
+        return Ok(Arc::new(MemoryFlowFileRepository::new()));
+    }
+    let (repo, recovered) = wal::open_detached(dir, durability)?;
+    let queued: usize = recovered.queues.iter().map(|(_, q)| q.len()).sum();
+    if queued > 0 {
+        tracing::warn!(queued, "flowfiles recovered but not restored: open the repository with WalRepository::open");
+    }
+    Ok(repo)
 }

@@ -10,7 +10,8 @@ use sluice_engine::{EngineConfig, FlowController};
 
 #[test]
 fn back_pressure_stops_the_source_at_the_threshold() {
-    let fc = FlowController::new(EngineConfig { workers: 2, provenance: false, ..Default::default() }, registry()).unwrap();
+    let fc =
+        FlowController::new(EngineConfig { workers: 2, provenance: false, ..Default::default() }, registry()).unwrap();
     let k = key("bp");
     fc.load(flow(
         vec![
@@ -36,4 +37,3 @@ fn back_pressure_stops_the_source_at_the_threshold() {
     assert!(wait_until(Duration::from_secs(5), || seen(&k).len() > 5000));
     fc.shutdown();
 }
-

@@ -131,7 +131,8 @@ fn cron_schedules_fire_as_written() {
     .unwrap();
     let k = key("cron");
     let mut src = proc("src", "CountingSource", &[("Total", "1000"), ("Batch", "1"), ("Key", &k)], RunState::Running);
-    src.scheduling = Scheduling { strategy: Strategy::CronDriven, period: "0 */5 * * * ?".into(), ..Default::default() };
+    src.scheduling =
+        Scheduling { strategy: Strategy::CronDriven, period: "0 */5 * * * ?".into(), ..Default::default() };
     src.auto_terminated_relationships = vec!["success".into()];
     fc.load(flow(vec![src], vec![])).unwrap();
     let triggers = || TRIGGERS.lock().get(&k).copied().unwrap_or(0);
@@ -157,7 +158,10 @@ fn malformed_and_invalid_flow_files_are_refused_naming_the_element() {
     use sluice_engine::flow::parse_flow;
     let e = parse_flow("{\"version\": 1,\n \"processors\": [ }").unwrap_err();
     assert!(e.issues[0].path.starts_with("line 2"), "{e}");
-    let e = parse_flow(r#"{"version": 1, "processors": [{"id": "a", "type": "X", "scheduling": {"concurrent_tasks": "many"}}]}"#).unwrap_err();
+    let e = parse_flow(
+        r#"{"version": 1, "processors": [{"id": "a", "type": "X", "scheduling": {"concurrent_tasks": "many"}}]}"#,
+    )
+    .unwrap_err();
     assert!(e.issues[0].path.contains("processors[0].scheduling.concurrent_tasks"), "{e}");
     let e = parse_flow(r#"{"processors": []}"#).unwrap_err();
     assert_eq!(e.issues[0].path, "version");
@@ -182,7 +186,12 @@ fn malformed_and_invalid_flow_files_are_refused_naming_the_element() {
     let def = parse_flow(r#"{"version": 1, "processors": [{"id": "g", "type": "GenerateFlowFile", "properties": {"Batch Size": "lots"}}]}"#).unwrap();
     check_structure(&def, &r).unwrap();
     let issues = check_processors(&def, &r);
-    assert!(issues.iter().any(|i| i.path == "processors[0].properties.Batch Size" && i.message.contains("not a whole number")), "{issues:?}");
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.path == "processors[0].properties.Batch Size" && i.message.contains("not a whole number")),
+        "{issues:?}"
+    );
     assert!(issues.iter().any(|i| i.message.contains("relationship 'success' is not connected")), "{issues:?}");
 
     // The controller refuses an invalid flow as a whole and keeps the old one.
@@ -198,12 +207,19 @@ fn malformed_and_invalid_flow_files_are_refused_naming_the_element() {
 fn an_invalid_processor_cannot_start_and_says_why() {
     let fc = engine();
     let p = fc
-        .add_processor(NewProcessor { type_name: "GenerateFlowFile".into(), id: Some("g".into()), ..Default::default() })
+        .add_processor(NewProcessor {
+            type_name: "GenerateFlowFile".into(),
+            id: Some("g".into()),
+            ..Default::default()
+        })
         .unwrap();
     assert!(p.validation_errors.iter().any(|e| e.contains("'success' is not connected")), "{:?}", p.validation_errors);
     let err = fc.start_processor("g").unwrap_err().to_string();
     assert!(err.contains("cannot start") && err.contains("success"), "{err}");
-    let patch = ProcessorPatch { properties: Some([("Batch Size".to_string(), Some("0".to_string()))].into()), ..Default::default() };
+    let patch = ProcessorPatch {
+        properties: Some([("Batch Size".to_string(), Some("0".to_string()))].into()),
+        ..Default::default()
+    };
     let p = fc.update_processor("g", patch).unwrap();
     assert!(p.validation_errors.iter().any(|e| e.contains("Batch Size")), "{:?}", p.validation_errors);
     fc.shutdown();
@@ -235,13 +251,22 @@ fn changing_the_graph_while_it_runs_loses_nothing() {
         let rev = fc.processor("b").unwrap().revision;
         fc.update_processor(
             "b",
-            ProcessorPatch { revision: Some(rev), properties: Some([("x".to_string(), Some(extra.to_string()))].into()), ..Default::default() },
+            ProcessorPatch {
+                revision: Some(rev),
+                properties: Some([("x".to_string(), Some(extra.to_string()))].into()),
+                ..Default::default()
+            },
         )
         .unwrap();
         fc.stop_processor("a").unwrap();
         fc.start_processor("a").unwrap();
         let side = format!("side{extra}");
-        fc.add_processor(NewProcessor { type_name: "LogAttribute".into(), id: Some(side.clone()), ..Default::default() }).unwrap();
+        fc.add_processor(NewProcessor {
+            type_name: "LogAttribute".into(),
+            id: Some(side.clone()),
+            ..Default::default()
+        })
+        .unwrap();
         let c = fc
             .add_connection(NewConnection {
                 source: "b".into(),
@@ -269,7 +294,11 @@ fn changing_the_graph_while_it_runs_loses_nothing() {
         extra += 1;
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(wait_until(Duration::from_secs(60), || seen(&k).len() as u64 >= n), "only {} of {n} arrived", seen(&k).len());
+    assert!(
+        wait_until(Duration::from_secs(60), || seen(&k).len() as u64 >= n),
+        "only {} of {n} arrived",
+        seen(&k).len()
+    );
     std::thread::sleep(Duration::from_millis(100));
     let ids = seen(&k);
     let unique: HashSet<_> = ids.iter().collect();

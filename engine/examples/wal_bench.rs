@@ -18,9 +18,7 @@ use std::time::{Duration, Instant};
 use sluice_engine::FlowFile;
 use sluice_engine::content::ContentRepository;
 use sluice_engine::provenance::{ContentRef, EventType, ProvenanceEvent};
-use sluice_engine::repository::{
-    Durability, FlowFileRepository, RepoChange, WalConfig, WalRepository,
-};
+use sluice_engine::repository::{Durability, FlowFileRepository, RepoChange, WalConfig, WalRepository};
 
 struct Args {
     seconds: f64,
@@ -30,21 +28,14 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        seconds: 3.0,
-        batch: 1,
-        flowfiles: 1_000_000,
-        dir: None,
-    };
+    let mut a = Args { seconds: 3.0, batch: 1, flowfiles: 1_000_000, dir: None };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--seconds" => a.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?,
             "--batch" => a.batch = value()?.parse().map_err(|e| format!("--batch: {e}"))?,
-            "--flowfiles" => {
-                a.flowfiles = value()?.parse().map_err(|e| format!("--flowfiles: {e}"))?
-            }
+            "--flowfiles" => a.flowfiles = value()?.parse().map_err(|e| format!("--flowfiles: {e}"))?,
             "--dir" => a.dir = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -53,11 +44,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn flowfile(content: &ContentRepository, n: u64) -> FlowFile {
-    let c = content.claim_existing(ContentRef {
-        segment: 1 + n / 1000,
-        offset: (n % 1000) * 1024,
-        len: 1024,
-    });
+    let c = content.claim_existing(ContentRef { segment: 1 + n / 1000, offset: (n % 1000) * 1024, len: 1024 });
     let mut ff = FlowFile::new(c);
     ff.set_attr("mime.type", "application/json");
     ff
@@ -89,16 +76,10 @@ fn event(ff: &FlowFile) -> ProvenanceEvent {
     }
 }
 
-fn throughput(
-    base: &std::path::Path,
-    durability: Durability,
-    threads: usize,
-    args: &Args,
-) -> Result<(), String> {
+fn throughput(base: &std::path::Path, durability: Durability, threads: usize, args: &Args) -> Result<(), String> {
     let dir = base.join(format!("tp-{durability:?}-{threads}"));
     let content = ContentRepository::in_memory();
-    let (repo, _) = WalRepository::open(&dir, WalConfig::new(durability), &content, None)
-        .map_err(|e| e.to_string())?;
+    let (repo, _) = WalRepository::open(&dir, WalConfig::new(durability), &content, None).map_err(|e| e.to_string())?;
     let stop = Arc::new(AtomicBool::new(false));
     let commits = Arc::new(AtomicU64::new(0));
     let mut lat_max = Duration::ZERO;
@@ -106,15 +87,13 @@ fn throughput(
     std::thread::scope(|s| -> Result<(), String> {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let (repo, content, stop, commits) =
-                    (repo.clone(), content.clone(), stop.clone(), commits.clone());
+                let (repo, content, stop, commits) = (repo.clone(), content.clone(), stop.clone(), commits.clone());
                 let batch = args.batch;
                 s.spawn(move || -> Result<Duration, String> {
                     let (from, to) = (format!("conn-{t}-a"), format!("conn-{t}-b"));
                     // Flowfiles start in `from`; each commit moves a batch on to `to` and back.
-                    let mut queued: Vec<FlowFile> = (0..batch as u64)
-                        .map(|i| flowfile(&content, t as u64 * 1_000_000 + i))
-                        .collect();
+                    let mut queued: Vec<FlowFile> =
+                        (0..batch as u64).map(|i| flowfile(&content, t as u64 * 1_000_000 + i)).collect();
                     let mut flip = false;
                     let mut worst = Duration::ZERO;
                     while !stop.load(Ordering::Relaxed) {
@@ -123,14 +102,8 @@ fn throughput(
                             f.queued_millis += 1;
                         }
                         let mut changes: Vec<RepoChange<'_>> = Vec::with_capacity(2 * batch);
-                        changes.extend(queued.iter().map(|f| RepoChange::Dequeue {
-                            queue: src,
-                            id: f.id,
-                        }));
-                        changes.extend(queued.iter().map(|f| RepoChange::Enqueue {
-                            queue: dst,
-                            flowfile: f,
-                        }));
+                        changes.extend(queued.iter().map(|f| RepoChange::Dequeue { queue: src, id: f.id }));
+                        changes.extend(queued.iter().map(|f| RepoChange::Enqueue { queue: dst, flowfile: f }));
                         let events: Vec<ProvenanceEvent> = queued.iter().map(event).collect();
                         let t0 = Instant::now();
                         repo.commit(&changes, &events).map_err(|e| e.to_string())?;
@@ -145,9 +118,7 @@ fn throughput(
         std::thread::sleep(Duration::from_secs_f64(args.seconds));
         stop.store(true, Ordering::Relaxed);
         for h in handles {
-            let worst = h
-                .join()
-                .map_err(|_| "bench thread panicked".to_string())??;
+            let worst = h.join().map_err(|_| "bench thread panicked".to_string())??;
             lat_max = lat_max.max(worst);
         }
         Ok(())
@@ -181,21 +152,15 @@ fn recovery(base: &std::path::Path, args: &Args) -> Result<(), String> {
     };
     let t0 = Instant::now();
     {
-        let (repo, _) =
-            WalRepository::open(&dir, cfg.clone(), &content, None).map_err(|e| e.to_string())?;
+        let (repo, _) = WalRepository::open(&dir, cfg.clone(), &content, None).map_err(|e| e.to_string())?;
         let per_commit = 1000;
         let mut n = 0u64;
         while (n as usize) < args.flowfiles {
             let k = per_commit.min(args.flowfiles - n as usize) as u64;
             let ffs: Vec<FlowFile> = (n..n + k).map(|i| flowfile(&content, i)).collect();
             let queue = format!("conn-{}", n / 250_000);
-            let changes: Vec<RepoChange<'_>> = ffs
-                .iter()
-                .map(|f| RepoChange::Enqueue {
-                    queue: &queue,
-                    flowfile: f,
-                })
-                .collect();
+            let changes: Vec<RepoChange<'_>> =
+                ffs.iter().map(|f| RepoChange::Enqueue { queue: &queue, flowfile: f }).collect();
             repo.commit(&changes, &[]).map_err(|e| e.to_string())?;
             n += k;
         }
@@ -210,15 +175,11 @@ fn recovery(base: &std::path::Path, args: &Args) -> Result<(), String> {
     for round in ["log only", "snapshot", "snapshot"] {
         let content = ContentRepository::in_memory();
         let t = Instant::now();
-        let (repo, rec) =
-            WalRepository::open(&dir, cfg.clone(), &content, None).map_err(|e| e.to_string())?;
+        let (repo, rec) = WalRepository::open(&dir, cfg.clone(), &content, None).map_err(|e| e.to_string())?;
         let took = t.elapsed();
         let count: usize = rec.queues.iter().map(|(_, q)| q.len()).sum();
         if count != args.flowfiles {
-            return Err(format!(
-                "recovered {count} flowfiles, expected {}",
-                args.flowfiles
-            ));
+            return Err(format!("recovered {count} flowfiles, expected {}", args.flowfiles));
         }
         println!(
             "recovery ({round:<10}): {count} flowfiles in {:>6.0} ms  (disk {} bytes)",

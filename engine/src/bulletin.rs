@@ -49,7 +49,12 @@ pub struct BulletinBoard {
 impl BulletinBoard {
     /// A board keeping at most `capacity` bulletins.
     pub fn new(capacity: usize) -> Self {
-        BulletinBoard { capacity, next_id: AtomicU64::new(1), items: Mutex::new(VecDeque::new()), listeners: RwLock::new(Vec::new()) }
+        BulletinBoard {
+            capacity,
+            next_id: AtomicU64::new(1),
+            items: Mutex::new(VecDeque::new()),
+            listeners: RwLock::new(Vec::new()),
+        }
     }
 
     /// Posts a bulletin (also logged through `tracing`).
@@ -82,7 +87,13 @@ impl BulletinBoard {
 
     /// Newest first, optionally for one component, at most `limit`.
     pub fn recent(&self, component: Option<&str>, limit: usize) -> Vec<Bulletin> {
-        self.items.lock().iter().filter(|b| component.is_none_or(|c| b.component_id == c)).take(limit).cloned().collect()
+        self.items
+            .lock()
+            .iter()
+            .filter(|b| component.is_none_or(|c| b.component_id == c))
+            .take(limit)
+            .cloned()
+            .collect()
     }
 
     /// Count of bulletins per component among those kept.

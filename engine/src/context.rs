@@ -53,9 +53,10 @@ impl ProcessContext {
         }
         let mut expressions = HashMap::new();
         for (k, v) in &properties {
-            let el = descriptor.find_property(k).map(|p| p.expression_language).unwrap_or_else(|| {
-                descriptor.dynamic_properties.as_ref().is_some_and(|d| d.expression_language)
-            });
+            let el = descriptor
+                .find_property(k)
+                .map(|p| p.expression_language)
+                .unwrap_or_else(|| descriptor.dynamic_properties.as_ref().is_some_and(|d| d.expression_language));
             if el && v.contains("${") {
                 let e = Expression::compile(v).map_err(|e| ProcessError::Config(format!("'{k}': {e}")))?;
                 expressions.insert(k.clone(), e);
@@ -76,7 +77,13 @@ impl ProcessContext {
         })
     }
 
-    pub(crate) fn attach(&mut self, waker: Waker, state_dir: Option<PathBuf>, bulletins: Arc<BulletinBoard>, has_incoming: bool) {
+    pub(crate) fn attach(
+        &mut self,
+        waker: Waker,
+        state_dir: Option<PathBuf>,
+        bulletins: Arc<BulletinBoard>,
+        has_incoming: bool,
+    ) {
         self.waker = Some(waker);
         self.state_dir = state_dir;
         self.bulletins = Some(bulletins);
@@ -107,7 +114,9 @@ impl ProcessContext {
     /// A property evaluated against any attribute source.
     pub fn evaluate_with(&self, name: &str, attrs: &dyn AttributeSource) -> Result<Option<String>, ProcessError> {
         match self.expressions.get(name) {
-            Some(e) => e.evaluate(attrs).map(Some).map_err(|e| ProcessError::Other(format!("evaluating '{name}': {e}"))),
+            Some(e) => {
+                e.evaluate(attrs).map(Some).map_err(|e| ProcessError::Other(format!("evaluating '{name}': {e}")))
+            }
             None => Ok(self.property(name).map(str::to_string)),
         }
     }
@@ -120,7 +129,11 @@ impl ProcessContext {
     /// A property parsed as a whole number.
     pub fn int(&self, name: &str) -> Result<Option<i64>, ProcessError> {
         self.value(name)?
-            .map(|v| v.trim().parse::<i64>().map_err(|_| ProcessError::Config(format!("'{name}' is not a whole number: '{v}'"))))
+            .map(|v| {
+                v.trim()
+                    .parse::<i64>()
+                    .map_err(|_| ProcessError::Config(format!("'{name}' is not a whole number: '{v}'")))
+            })
             .transpose()
     }
 

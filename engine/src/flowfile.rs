@@ -9,10 +9,7 @@ use crate::content::Content;
 
 /// Milliseconds since the Unix epoch, the engine's wall-clock unit.
 pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// One piece of data in the flow: attributes plus a reference to immutable content.

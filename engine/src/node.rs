@@ -188,7 +188,12 @@ pub struct ProcessorNode {
 }
 
 impl ProcessorNode {
-    pub(crate) fn new(id: Arc<str>, descriptor: Arc<ProcessorDescriptor>, config: ProcessorConfig, instance: Box<dyn Processor>) -> Self {
+    pub(crate) fn new(
+        id: Arc<str>,
+        descriptor: Arc<ProcessorDescriptor>,
+        config: ProcessorConfig,
+        instance: Box<dyn Processor>,
+    ) -> Self {
         ProcessorNode {
             id,
             type_arc: Arc::from(descriptor.type_name.as_str()),

@@ -73,7 +73,9 @@ impl Validator {
             },
             Validator::TimePeriod => crate::units::parse_duration(value).map(|_| ()),
             Validator::DataSize => crate::units::parse_data_size(value).map(|_| ()),
-            Validator::Regex => regex::Regex::new(value).map(|_| ()).map_err(|e| format!("invalid regular expression: {e}")),
+            Validator::Regex => {
+                regex::Regex::new(value).map(|_| ()).map_err(|e| format!("invalid regular expression: {e}"))
+            }
             Validator::Cron => crate::schedule::CronSchedule::parse(value).map(|_| ()),
             Validator::Charset => match value.trim().to_ascii_uppercase().as_str() {
                 "UTF-8" | "UTF8" | "US-ASCII" | "ASCII" | "ISO-8859-1" | "LATIN1" => Ok(()),
@@ -149,7 +151,11 @@ impl PropertyDescriptor {
     pub fn allowable(mut self, values: &[(&str, &str)]) -> Self {
         self.allowable_values = values
             .iter()
-            .map(|(v, d)| AllowableValue { value: v.to_string(), display_name: v.to_string(), description: d.to_string() })
+            .map(|(v, d)| AllowableValue {
+                value: v.to_string(),
+                display_name: v.to_string(),
+                description: d.to_string(),
+            })
             .collect();
         self
     }

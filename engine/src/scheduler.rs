@@ -3,8 +3,8 @@
 //! offered to the pool when input arrives, when back pressure on its outputs clears, when
 //! its timer or cron time comes, or when its own I/O wakes it.
 
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -284,7 +284,12 @@ fn run_task(inner: &SchedulerInner, node: &Arc<ProcessorNode>) {
         let now = rt.now();
         if let Err((e, from_processor)) = outcome {
             let what = if from_processor { "failed" } else { "could not commit" };
-            rt.bulletins.post(Level::Error, &node.id, &ctx.name, format!("{} {what}: {e}; yielding for {} ms", ctx.name, run.yield_ms));
+            rt.bulletins.post(
+                Level::Error,
+                &node.id,
+                &ctx.name,
+                format!("{} {what}: {e}; yielding for {} ms", ctx.name, run.yield_ms),
+            );
             node.yield_until.store(now + run.yield_ms, Ordering::Release);
             break;
         }
@@ -298,7 +303,10 @@ fn run_task(inner: &SchedulerInner, node: &Arc<ProcessorNode>) {
             }
             break;
         }
-        if run.run_duration.is_zero() || started.elapsed() >= run.run_duration || node.state.load(Ordering::Acquire) != STATE_RUNNING {
+        if run.run_duration.is_zero()
+            || started.elapsed() >= run.run_duration
+            || node.state.load(Ordering::Acquire) != STATE_RUNNING
+        {
             break;
         }
         if node.eligibility(now) != Eligibility::Now {

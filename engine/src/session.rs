@@ -187,7 +187,8 @@ impl<'a> ProcessSession<'a> {
                     ff.attributes.insert(k, v);
                 }
             }
-            ff.lineage_start_millis = parents.iter().map(|p| p.lineage_start_millis).min().unwrap_or(ff.lineage_start_millis);
+            ff.lineage_start_millis =
+                parents.iter().map(|p| p.lineage_start_millis).min().unwrap_or(ff.lineage_start_millis);
         }
         self.track(&mut ff, Origin::Child(parents.iter().map(|p| p.id).collect()));
         ff
@@ -214,7 +215,11 @@ impl<'a> ProcessSession<'a> {
 
     /// Replaces the content of `ff` with what `f` writes, streamed to the repository with
     /// bounded memory whatever its size.
-    pub fn write_with(&mut self, ff: &mut FlowFile, f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), ProcessError> {
+    pub fn write_with(
+        &mut self,
+        ff: &mut FlowFile,
+        f: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<(), ProcessError> {
         let mut w = self.rt.content.writer()?;
         f(&mut w)?;
         ff.content = w.finish()?;
@@ -296,7 +301,10 @@ impl<'a> ProcessSession<'a> {
                 r.state = State::Transferred(rel);
                 r.current = Some(ff);
             }
-            _ => self.error = Some(format!("flowfile {} does not belong to this session or was already transferred", ff.id)),
+            _ => {
+                self.error =
+                    Some(format!("flowfile {} does not belong to this session or was already transferred", ff.id))
+            }
         }
     }
 
@@ -310,7 +318,9 @@ impl<'a> ProcessSession<'a> {
                 r.state = State::Returned;
                 r.current = Some(ff);
             }
-            _ => self.error = Some(format!("flowfile {} is not an input of this session, or was already settled", ff.id)),
+            _ => {
+                self.error = Some(format!("flowfile {} is not an input of this session, or was already settled", ff.id))
+            }
         }
     }
 
@@ -322,7 +332,9 @@ impl<'a> ProcessSession<'a> {
                 r.state = State::Removed;
                 r.current = Some(ff);
             }
-            _ => self.error = Some(format!("flowfile {} does not belong to this session or was already settled", ff.id)),
+            _ => {
+                self.error = Some(format!("flowfile {} does not belong to this session or was already settled", ff.id))
+            }
         }
     }
 
@@ -416,7 +428,13 @@ impl<'a> ProcessSession<'a> {
             settle[*idx].1 += ff.size();
             dequeued.push((*idx, ff.id));
             if prov_on {
-                events.push(ev.event(EventType::Expire, ff, Some(&self.wiring.incoming[*idx].id), None, Some("expired in queue".into())));
+                events.push(ev.event(
+                    EventType::Expire,
+                    ff,
+                    Some(&self.wiring.incoming[*idx].id),
+                    None,
+                    Some("expired in queue".into()),
+                ));
             }
         }
 
@@ -453,7 +471,8 @@ impl<'a> ProcessSession<'a> {
                 if rels.iter().any(|x| x == rel) && orig.retry_count < *attempts {
                     let mut back = orig.clone();
                     back.retry_count += 1;
-                    let backoff = self.run.penalty_ms.saturating_mul(1i64 << (orig.retry_count.min(30))).min(*max_backoff);
+                    let backoff =
+                        self.run.penalty_ms.saturating_mul(1i64 << (orig.retry_count.min(30))).min(*max_backoff);
                     back.penalty_until_millis = now + backoff;
                     retries.push((idx, back));
                     in_count -= 1;
@@ -534,13 +553,25 @@ impl<'a> ProcessSession<'a> {
             }
             let Some(rel) = rel else {
                 if prov_on && !matches!(r.origin, Origin::Created) {
-                    events.push(ev.event(EventType::Drop, &ff, source_q.as_ref(), None, Some("removed by processor".into())));
+                    events.push(ev.event(
+                        EventType::Drop,
+                        &ff,
+                        source_q.as_ref(),
+                        None,
+                        Some("removed by processor".into()),
+                    ));
                 }
                 continue;
             };
             if self.run.auto_terminated.iter().any(|a| *a == rel) {
                 if prov_on {
-                    events.push(ev.event(EventType::Drop, &ff, source_q.as_ref(), Some(&rel), Some(format!("Auto-Terminated by {rel} Relationship"))));
+                    events.push(ev.event(
+                        EventType::Drop,
+                        &ff,
+                        source_q.as_ref(),
+                        Some(&rel),
+                        Some(format!("Auto-Terminated by {rel} Relationship")),
+                    ));
                 }
                 continue;
             }
@@ -562,7 +593,13 @@ impl<'a> ProcessSession<'a> {
                     let mut c = FlowFile::new(ff.content.clone());
                     inherit(&mut c, &ff);
                     if prov_on {
-                        let mut e = ev.event(EventType::Clone, &ff, None, Some(&rel), Some(format!("cloned to connection {}", conn.id)));
+                        let mut e = ev.event(
+                            EventType::Clone,
+                            &ff,
+                            None,
+                            Some(&rel),
+                            Some(format!("cloned to connection {}", conn.id)),
+                        );
                         e.child_uuids = vec![c.id];
                         events.push(e);
                     }
@@ -673,7 +710,14 @@ struct EventFactory<'a> {
 }
 
 impl EventFactory<'_> {
-    fn event(&self, t: EventType, ff: &FlowFile, source_queue: Option<&Arc<str>>, rel: Option<&Arc<str>>, details: Option<String>) -> ProvenanceEvent {
+    fn event(
+        &self,
+        t: EventType,
+        ff: &FlowFile,
+        source_queue: Option<&Arc<str>>,
+        rel: Option<&Arc<str>>,
+        details: Option<String>,
+    ) -> ProvenanceEvent {
         ProvenanceEvent {
             id: 0,
             event_type: t,

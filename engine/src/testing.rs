@@ -43,23 +43,37 @@ impl TestRunner {
     /// A runner for `type_name` from `registry`, with provenance on, in memory.
     pub fn new(mut registry: Registry, type_name: &str) -> Self {
         registry.register(
-            ProcessorDescriptor::new(SOURCE_TYPE, "test input").input(InputRequirement::Forbidden).relationship(Relationship::new("success", "")),
+            ProcessorDescriptor::new(SOURCE_TYPE, "test input")
+                .input(InputRequirement::Forbidden)
+                .relationship(Relationship::new("success", "")),
             || Box::new(Inert),
         );
-        registry.register(ProcessorDescriptor::new(SINK_TYPE, "test output").input(InputRequirement::Required), || Box::new(Inert));
+        registry.register(ProcessorDescriptor::new(SINK_TYPE, "test output").input(InputRequirement::Required), || {
+            Box::new(Inert)
+        });
         assert!(registry.get(type_name).is_some(), "unknown processor type {type_name}");
         let config = EngineConfig { workers: 1, ..Default::default() };
         let controller = FlowController::new(config, registry).expect("in-memory engine starts");
-        TestRunner { controller, type_name: type_name.into(), properties: BTreeMap::new(), scheduling: Scheduling::default(), built_for: None }
+        TestRunner {
+            controller,
+            type_name: type_name.into(),
+            properties: BTreeMap::new(),
+            scheduling: Scheduling::default(),
+            built_for: None,
+        }
     }
 
     /// A runner using a data dir (durable repositories), for processors that keep state.
     pub fn with_data_dir(mut registry: Registry, type_name: &str, dir: &std::path::Path) -> Self {
         registry.register(
-            ProcessorDescriptor::new(SOURCE_TYPE, "test input").input(InputRequirement::Forbidden).relationship(Relationship::new("success", "")),
+            ProcessorDescriptor::new(SOURCE_TYPE, "test input")
+                .input(InputRequirement::Forbidden)
+                .relationship(Relationship::new("success", "")),
             || Box::new(Inert),
         );
-        registry.register(ProcessorDescriptor::new(SINK_TYPE, "test output").input(InputRequirement::Required), || Box::new(Inert));
+        registry.register(ProcessorDescriptor::new(SINK_TYPE, "test output").input(InputRequirement::Required), || {
+            Box::new(Inert)
+        });
         let config = EngineConfig {
             workers: 1,
             data_dir: Some(dir.to_path_buf()),
@@ -67,7 +81,13 @@ impl TestRunner {
             ..Default::default()
         };
         let controller = FlowController::new(config, registry).expect("engine starts");
-        TestRunner { controller, type_name: type_name.into(), properties: BTreeMap::new(), scheduling: Scheduling::default(), built_for: None }
+        TestRunner {
+            controller,
+            type_name: type_name.into(),
+            properties: BTreeMap::new(),
+            scheduling: Scheduling::default(),
+            built_for: None,
+        }
     }
 
     /// Sets a property (takes effect at the next `run`).

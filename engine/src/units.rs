@@ -7,7 +7,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let value: f64 = num.parse().map_err(|_| format!("'{text}' is not a time period: expected a number and a unit, like '30 sec'"))?;
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("'{text}' is not a time period: expected a number and a unit, like '30 sec'"))?;
     let unit = unit.trim().to_ascii_lowercase();
     let secs = match unit.as_str() {
         "ns" | "nanos" | "nanosecond" | "nanoseconds" => value / 1e9,
@@ -53,7 +55,8 @@ pub fn parse_data_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let value: f64 = num.parse().map_err(|_| format!("'{text}' is not a data size: expected a number and a unit, like '1 GB'"))?;
+    let value: f64 =
+        num.parse().map_err(|_| format!("'{text}' is not a data size: expected a number and a unit, like '1 GB'"))?;
     let mult: f64 = match unit.trim().to_ascii_uppercase().as_str() {
         "B" | "BYTES" | "" => 1.0,
         "KB" | "K" | "KIB" => 1024.0,
@@ -86,7 +89,14 @@ mod tests {
 
     #[test]
     fn durations_round_trip_in_nifi_words() {
-        for (text, ms) in [("0 sec", 0), ("30 sec", 30_000), ("5 mins", 300_000), ("100 ms", 100), ("1 hour", 3_600_000), ("2 days", 172_800_000)] {
+        for (text, ms) in [
+            ("0 sec", 0),
+            ("30 sec", 30_000),
+            ("5 mins", 300_000),
+            ("100 ms", 100),
+            ("1 hour", 3_600_000),
+            ("2 days", 172_800_000),
+        ] {
             assert_eq!(parse_duration(text).unwrap(), Duration::from_millis(ms), "{text}");
             assert_eq!(format_duration(Duration::from_millis(ms)), text);
         }

@@ -128,7 +128,9 @@ pub fn registry() -> Registry {
         || Box::new(CountingSource::default()),
     );
     r.register(ProcessorDescriptor::new("Collector", "test sink").property(key()), || Box::new(Collector));
-    r.register(ProcessorDescriptor::new("Failing", "fails").relationship(Relationship::new("success", "")), || Box::new(Failing));
+    r.register(ProcessorDescriptor::new("Failing", "fails").relationship(Relationship::new("success", "")), || {
+        Box::new(Failing)
+    });
     r.register(
         ProcessorDescriptor::new("AlwaysFailure", "routes to failure")
             .relationship(Relationship::new("success", ""))
@@ -136,10 +138,14 @@ pub fn registry() -> Registry {
         || Box::new(AlwaysFailure),
     );
     r.register(
-        ProcessorDescriptor::new("Split", "by parity").relationship(Relationship::new("even", "")).relationship(Relationship::new("odd", "")),
+        ProcessorDescriptor::new("Split", "by parity")
+            .relationship(Relationship::new("even", ""))
+            .relationship(Relationship::new("odd", "")),
         || Box::new(Split),
     );
-    r.register(ProcessorDescriptor::new("Pass", "passes").relationship(Relationship::new("success", "")), || Box::new(Pass));
+    r.register(ProcessorDescriptor::new("Pass", "passes").relationship(Relationship::new("success", "")), || {
+        Box::new(Pass)
+    });
     r
 }
 
@@ -182,7 +188,11 @@ pub fn flow(processors: Vec<ProcessorDef>, connections: Vec<ConnectionDef>) -> F
 
 /// Retry settings.
 pub fn retry(rels: &[&str], attempts: u32, max_backoff: &str) -> RetryConfig {
-    RetryConfig { relationships: rels.iter().map(|s| s.to_string()).collect(), attempts, max_backoff: max_backoff.into() }
+    RetryConfig {
+        relationships: rels.iter().map(|s| s.to_string()).collect(),
+        attempts,
+        max_backoff: max_backoff.into(),
+    }
 }
 
 /// Polls `f` until it is true or `timeout` passes; returns whether it became true.

@@ -27,18 +27,8 @@ fn main() {
         ("size".to_string(), "12345".to_string()),
     ]);
     let env = EvalEnv::default();
-    bench(
-        "3-function chain",
-        "${filename:toUpper():substringBefore('.'):append('-x')}",
-        &attrs,
-        &env,
-    );
+    bench("3-function chain", "${filename:toUpper():substringBefore('.'):append('-x')}", &attrs, &env);
     bench("plain attribute", "${filename}", &attrs, &env);
     bench("template", "out/${filename}/part-${size}.bin", &attrs, &env);
-    bench(
-        "routing predicate",
-        "${size:gt(1000):and(${filename:endsWith('.csv')})}",
-        &attrs,
-        &env,
-    );
+    bench("routing predicate", "${size:gt(1000):and(${filename:endsWith('.csv')})}", &attrs, &env);
 }

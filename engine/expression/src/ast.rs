@@ -148,23 +148,11 @@ pub(crate) struct Sig {
 }
 
 const fn sig(subject: Want, min: usize, max: usize, args: &'static [Want], result: Ty) -> Sig {
-    Sig {
-        subject: SubjectUse::Required(subject),
-        min,
-        max,
-        args,
-        result,
-    }
+    Sig { subject: SubjectUse::Required(subject), min, max, args, result }
 }
 
 const fn standalone(min: usize, max: usize, args: &'static [Want], result: Ty) -> Sig {
-    Sig {
-        subject: SubjectUse::Standalone,
-        min,
-        max,
-        args,
-        result,
-    }
+    Sig { subject: SubjectUse::Standalone, min, max, args, result }
 }
 
 use Want as W;
@@ -206,27 +194,17 @@ impl Func {
         const S1: &[Want] = &[W::Str];
         const S2: &[Want] = &[W::Str, W::Str];
         Some(match self {
-            ToUpper | ToLower | Trim | UrlEncode | UrlDecode | Base64Encode | Base64Decode
-            | EscapeJson | EscapeXml | EscapeCsv | EscapeHtml3 | EscapeHtml4 | UnescapeJson
-            | UnescapeXml | UnescapeCsv | UnescapeHtml3 | UnescapeHtml4 | EvaluateElString => {
-                sig(W::Str, 0, 0, S0, Ty::Str)
-            }
+            ToUpper | ToLower | Trim | UrlEncode | UrlDecode | Base64Encode | Base64Decode | EscapeJson | EscapeXml
+            | EscapeCsv | EscapeHtml3 | EscapeHtml4 | UnescapeJson | UnescapeXml | UnescapeCsv | UnescapeHtml3
+            | UnescapeHtml4 | EvaluateElString => sig(W::Str, 0, 0, S0, Ty::Str),
             ToString => sig(W::Any, 0, 0, S0, Ty::Str),
-            SubstringBefore | SubstringBeforeLast | SubstringAfter | SubstringAfterLast
-            | ReplaceNull | ReplaceEmpty | Prepend | Append | Uuid3 | Uuid5 | Hash => {
-                sig(W::Str, 1, 1, S1, Ty::Str)
-            }
+            SubstringBefore | SubstringBeforeLast | SubstringAfter | SubstringAfterLast | ReplaceNull
+            | ReplaceEmpty | Prepend | Append | Uuid3 | Uuid5 | Hash => sig(W::Str, 1, 1, S1, Ty::Str),
             Substring => sig(W::Str, 1, 2, &[W::Whole, W::Whole], Ty::Str),
             Replace | ReplaceFirst | ReplaceAll => sig(W::Str, 2, 2, S2, Ty::Str),
             PadLeft | PadRight => sig(W::Str, 1, 2, &[W::Whole, W::Str], Ty::Str),
             Repeat => sig(W::Str, 1, 2, &[W::Whole, W::Whole], Ty::Str),
-            GetDelimitedField => sig(
-                W::Str,
-                1,
-                5,
-                &[W::Whole, W::Str, W::Str, W::Str, W::Bool],
-                Ty::Str,
-            ),
+            GetDelimitedField => sig(W::Str, 1, 5, &[W::Whole, W::Str, W::Str, W::Str, W::Bool], Ty::Str),
             IfElse => sig(W::Bool, 2, 2, S2, Ty::Str),
             Join => sig(W::Str, 1, 1, S1, Ty::Str),
             Format => sig(W::Date, 1, 2, S2, Ty::Str),
@@ -237,9 +215,7 @@ impl Func {
             JsonPathPut => sig(W::Str, 3, 3, &[W::Str, W::Str, W::Any], Ty::Str),
             IsNull | NotNull | IsEmpty | IsJson => sig(W::Str, 0, 0, S0, Ty::Bool),
             Not => sig(W::Bool, 0, 0, S0, Ty::Bool),
-            Find | Matches | EqualsIgnoreCase | StartsWith | EndsWith | Contains => {
-                sig(W::Str, 1, 1, S1, Ty::Bool)
-            }
+            Find | Matches | EqualsIgnoreCase | StartsWith | EndsWith | Contains => sig(W::Str, 1, 1, S1, Ty::Bool),
             Equals => sig(W::Any, 1, 1, &[W::Any], Ty::Bool),
             Gt | Ge | Lt | Le => sig(W::Number, 1, 1, &[W::Number], Ty::Bool),
             And | Or => sig(W::Bool, 1, 1, &[W::Bool], Ty::Bool),
@@ -249,9 +225,7 @@ impl Func {
             ToNumber => sig(W::Whole, 0, 0, S0, Ty::Whole),
             ToDecimal => sig(W::Number, 0, 0, S0, Ty::Decimal),
             ToMicros | ToNanos => sig(W::Instant, 0, 0, S0, Ty::Whole),
-            Plus | Minus | Multiply | Divide | Mod => {
-                sig(W::Number, 1, 1, &[W::Number], Ty::Number)
-            }
+            Plus | Minus | Multiply | Divide | Mod => sig(W::Number, 1, 1, &[W::Number], Ty::Number),
             Math => sig(W::Number, 1, 2, &[W::Str, W::Number], Ty::Number),
             FromRadix => sig(W::Str, 1, 1, &[W::Whole], Ty::Whole),
             Count => sig(W::Any, 0, 0, S0, Ty::Whole),
@@ -272,18 +246,11 @@ impl Func {
             Literal => standalone(1, 1, &[W::Str], Ty::Str),
             Math => standalone(1, 1, &[W::Str], Ty::Number),
             GetStateValue => standalone(1, 1, &[W::Str], Ty::Str),
-            GetUri => standalone(
-                7,
-                7,
-                &[W::Str, W::Str, W::Str, W::Whole, W::Str, W::Str, W::Str],
-                Ty::Str,
-            ),
+            GetUri => standalone(7, 7, &[W::Str, W::Str, W::Str, W::Whole, W::Str, W::Str, W::Str], Ty::Str),
             AnyAttribute | AllAttributes | AnyMatchingAttribute | AllMatchingAttributes => {
                 standalone(1, usize::MAX, &[W::Str], Ty::Str)
             }
-            AnyDelineatedValue | AllDelineatedValues => {
-                standalone(2, 2, &[W::Str, W::Str], Ty::Str)
-            }
+            AnyDelineatedValue | AllDelineatedValues => standalone(2, 2, &[W::Str, W::Str], Ty::Str),
             _ => return None,
         })
     }

@@ -4,9 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::ast::{
-    Call, Func, Multi, MultiMode, MultiSource, Node, SharedRegex, Sig, SubjectUse, Ty, Want,
-};
+use crate::ast::{Call, Func, Multi, MultiMode, MultiSource, Node, SharedRegex, Sig, SubjectUse, Ty, Want};
 use crate::error::{CompileError, CompileErrorKind};
 use crate::functions::compile_regex;
 use crate::lexer::tokenize;
@@ -17,11 +15,7 @@ use crate::template::{extract_ranges, unescape_leading, unescape_trailing};
 const MAX_DEPTH: usize = 48;
 
 /// Compile the text of one `${...}` expression; `base` is its byte offset in the full source.
-pub(crate) fn compile_expression_text(
-    text: &str,
-    base: usize,
-    depth: usize,
-) -> Result<(Node, Ty), CompileError> {
+pub(crate) fn compile_expression_text(text: &str, base: usize, depth: usize) -> Result<(Node, Ty), CompileError> {
     if depth > MAX_DEPTH {
         return Err(CompileError::syntax(base, "expression nested too deeply"));
     }
@@ -68,45 +62,27 @@ fn compile_string_literal(value: &str, pos: usize, depth: usize) -> Result<Node,
 fn type_error(pos: usize, from: Ty, want: Want, what: &str) -> CompileError {
     CompileError::type_err(
         pos,
-        format!(
-            "Cannot implicitly convert Data Type {} to {} for {what}",
-            from.name(),
-            want.name()
-        ),
+        format!("Cannot implicitly convert Data Type {} to {} for {what}", from.name(), want.name()),
     )
 }
 
 fn arg_count_error(pos: usize, func: Func, sig: &Sig, got: usize) -> CompileError {
     let expected = if sig.min == sig.max {
-        format!(
-            "takes {} argument{}",
-            sig.min,
-            if sig.min == 1 { "" } else { "s" }
-        )
+        format!("takes {} argument{}", sig.min, if sig.min == 1 { "" } else { "s" })
     } else if sig.max == usize::MAX {
-        format!(
-            "takes at least {} argument{}",
-            sig.min,
-            if sig.min == 1 { "" } else { "s" }
-        )
+        format!("takes at least {} argument{}", sig.min, if sig.min == 1 { "" } else { "s" })
     } else {
         format!("takes {} to {} arguments", sig.min, sig.max)
     };
     CompileError {
         offset: pos,
-        kind: CompileErrorKind::ArgumentCount {
-            function: func.name().to_string(),
-            expected,
-            got,
-        },
+        kind: CompileErrorKind::ArgumentCount { function: func.name().to_string(), expected, got },
     }
 }
 
 fn lookup(call: &SCall) -> Result<Func, CompileError> {
-    Func::lookup(&call.name).ok_or_else(|| CompileError {
-        offset: call.pos,
-        kind: CompileErrorKind::UnknownFunction(call.name.clone()),
-    })
+    Func::lookup(&call.name)
+        .ok_or_else(|| CompileError { offset: call.pos, kind: CompileErrorKind::UnknownFunction(call.name.clone()) })
 }
 
 fn compile_arg(a: &SArg, depth: usize) -> Result<(Node, Ty), CompileError> {
@@ -117,15 +93,13 @@ fn compile_arg(a: &SArg, depth: usize) -> Result<(Node, Ty), CompileError> {
                 .strip_prefix('+')
                 .unwrap_or(text)
                 .parse::<i64>()
-                .map_err(|_| {
-                    CompileError::syntax(*pos, format!("whole number '{text}' is out of range"))
-                })?;
+                .map_err(|_| CompileError::syntax(*pos, format!("whole number '{text}' is out of range")))?;
             (Node::Whole(v), Ty::Whole)
         }
         SArg::Decimal { text, pos } => {
-            let v = text.parse::<f64>().map_err(|_| {
-                CompileError::syntax(*pos, format!("invalid decimal number '{text}'"))
-            })?;
+            let v = text
+                .parse::<f64>()
+                .map_err(|_| CompileError::syntax(*pos, format!("invalid decimal number '{text}'")))?;
             (Node::Decimal(v), Ty::Decimal)
         }
         SArg::Bool(b) => (Node::Bool(*b), Ty::Bool),
@@ -135,20 +109,16 @@ fn compile_arg(a: &SArg, depth: usize) -> Result<(Node, Ty), CompileError> {
     })
 }
 
-fn literal_regex(
-    func: Func,
-    args: &[Node],
-    pos: usize,
-) -> Result<Option<SharedRegex>, CompileError> {
+fn literal_regex(func: Func, args: &[Node], pos: usize) -> Result<Option<SharedRegex>, CompileError> {
     let anchored = match func {
         Func::Matches => true,
         Func::Find | Func::ReplaceFirst | Func::ReplaceAll => false,
         _ => return Ok(None),
     };
     match args.first() {
-        Some(Node::Str(p)) => compile_regex(p, anchored)
-            .map(|r| Some(Arc::new(r)))
-            .map_err(|m| CompileError::type_err(pos, m)),
+        Some(Node::Str(p)) => {
+            compile_regex(p, anchored).map(|r| Some(Arc::new(r))).map_err(|m| CompileError::type_err(pos, m))
+        }
         _ => Ok(None),
     }
 }
@@ -168,12 +138,7 @@ fn build_call(
     let subject_ty = match (&subject, sig.subject) {
         (Some((_, ty)), SubjectUse::Required(want)) => {
             if !want.accepts(*ty) {
-                return Err(type_error(
-                    call.pos,
-                    *ty,
-                    want,
-                    &format!("the subject of {}()", func.name()),
-                ));
+                return Err(type_error(call.pos, *ty, want, &format!("the subject of {}()", func.name())));
             }
             *ty
         }
@@ -182,12 +147,7 @@ fn build_call(
     let mut args = Vec::with_capacity(n);
     for (i, a) in call.args.iter().enumerate() {
         let (node, ty) = compile_arg(a, depth)?;
-        let want = sig
-            .args
-            .get(i)
-            .or(sig.args.last())
-            .copied()
-            .unwrap_or(Want::Any);
+        let want = sig.args.get(i).or(sig.args.last()).copied().unwrap_or(Want::Any);
         if !want.accepts(ty) {
             return Err(type_error(
                 if a.pos() > 0 { a.pos() } else { call.pos },
@@ -199,10 +159,7 @@ fn build_call(
         args.push(node);
     }
     if func == Func::Hostname && !matches!(args.first(), None | Some(Node::Bool(_))) {
-        return Err(CompileError::type_err(
-            call.pos,
-            "hostname() takes an optional boolean literal",
-        ));
+        return Err(CompileError::type_err(call.pos, "hostname() takes an optional boolean literal"));
     }
     let regex = literal_regex(func, &args, call.pos)?;
     let node = Node::Call(Box::new(Call {
@@ -216,11 +173,7 @@ fn build_call(
 }
 
 /// Apply a chain of `:fn(..)` calls to a subject.
-fn apply_chain(
-    mut cur: (Node, Ty),
-    calls: &[SCall],
-    depth: usize,
-) -> Result<(Node, Ty), CompileError> {
+fn apply_chain(mut cur: (Node, Ty), calls: &[SCall], depth: usize) -> Result<(Node, Ty), CompileError> {
     let mut reduced_by: Option<Func> = None;
     for call in calls {
         let func = lookup(call)?;
@@ -238,11 +191,7 @@ fn apply_chain(
         let Some(sig) = func.subject_sig() else {
             return Err(CompileError::type_err(
                 call.pos,
-                format!(
-                    "function '{}' does not take a subject; use ${{{}(...)}}",
-                    func.name(),
-                    func.name()
-                ),
+                format!("function '{}' does not take a subject; use ${{{}(...)}}", func.name(), func.name()),
             ));
         };
         cur = build_call(func, sig, Some(cur), call, depth)?;
@@ -253,12 +202,7 @@ fn apply_chain(
     Ok(cur)
 }
 
-fn compile_multi(
-    func: Func,
-    call: &SCall,
-    calls: &[SCall],
-    depth: usize,
-) -> Result<(Node, Ty), CompileError> {
+fn compile_multi(func: Func, call: &SCall, calls: &[SCall], depth: usize) -> Result<(Node, Ty), CompileError> {
     let sig = func.standalone_sig().unwrap_or(Sig {
         subject: SubjectUse::Standalone,
         min: 1,
@@ -282,25 +226,16 @@ fn compile_multi(
                     SArg::Str { value, .. } => lits.push(value.clone()),
                     other => {
                         return Err(CompileError::type_err(
-                            if other.pos() > 0 {
-                                other.pos()
-                            } else {
-                                call.pos
-                            },
+                            if other.pos() > 0 { other.pos() } else { call.pos },
                             format!("{}() takes string literals only", func.name()),
                         ));
                     }
                 }
             }
-            if matches!(
-                func,
-                Func::AnyMatchingAttribute | Func::AllMatchingAttributes
-            ) {
+            if matches!(func, Func::AnyMatchingAttribute | Func::AllMatchingAttributes) {
                 let mut res = Vec::new();
                 for l in &lits {
-                    res.push(Arc::new(
-                        compile_regex(l, true).map_err(|m| CompileError::type_err(call.pos, m))?,
-                    ));
+                    res.push(Arc::new(compile_regex(l, true).map_err(|m| CompileError::type_err(call.pos, m))?));
                 }
                 MultiSource::Matching(res.into_boxed_slice())
             } else {
@@ -308,10 +243,7 @@ fn compile_multi(
             }
         }
     };
-    let is_all = matches!(
-        func,
-        Func::AllAttributes | Func::AllMatchingAttributes | Func::AllDelineatedValues
-    );
+    let is_all = matches!(func, Func::AllAttributes | Func::AllMatchingAttributes | Func::AllDelineatedValues);
     let no_reduce = || {
         CompileError::type_err(
             call.pos,
@@ -332,12 +264,7 @@ fn compile_multi(
     let (mode, ty) = match mode_call {
         Some((Func::Join, c)) => {
             if c.args.len() != 1 {
-                return Err(arg_count_error(
-                    c.pos,
-                    Func::Join,
-                    &Func::Join.subject_sig().unwrap_or(sig),
-                    c.args.len(),
-                ));
+                return Err(arg_count_error(c.pos, Func::Join, &Func::Join.subject_sig().unwrap_or(sig), c.args.len()));
             }
             let (d, _) = compile_arg(&c.args[0], depth)?;
             (MultiMode::Join(d), Ty::Str)
@@ -357,24 +284,10 @@ fn compile_multi(
             if chain_ty != Ty::Bool {
                 return Err(no_reduce());
             }
-            (
-                if is_all {
-                    MultiMode::All
-                } else {
-                    MultiMode::Any
-                },
-                Ty::Bool,
-            )
+            (if is_all { MultiMode::All } else { MultiMode::Any }, Ty::Bool)
         }
     };
-    Ok((
-        Node::Multi(Box::new(Multi {
-            source,
-            chain,
-            mode,
-        })),
-        ty,
-    ))
+    Ok((Node::Multi(Box::new(Multi { source, chain, mode })), ty))
 }
 
 /// Compile a parsed `${...}`.
@@ -406,11 +319,7 @@ pub(crate) fn compile_expr(e: &SExpr, depth: usize) -> Result<(Node, Ty), Compil
             let Some(sig) = func.standalone_sig() else {
                 return Err(CompileError::type_err(
                     call.pos,
-                    format!(
-                        "function '{}' requires a subject, e.g. ${{attr:{}(...)}}",
-                        func.name(),
-                        func.name()
-                    ),
+                    format!("function '{}' requires a subject, e.g. ${{attr:{}(...)}}", func.name(), func.name()),
                 ));
             };
             build_call(func, sig, None, call, depth)?

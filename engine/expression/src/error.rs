@@ -91,27 +91,17 @@ pub(crate) struct CompileError {
 pub(crate) enum CompileErrorKind {
     Syntax(String),
     UnknownFunction(String),
-    ArgumentCount {
-        function: String,
-        expected: String,
-        got: usize,
-    },
+    ArgumentCount { function: String, expected: String, got: usize },
     Type(String),
 }
 
 impl CompileError {
     pub fn syntax(offset: usize, msg: impl Into<String>) -> Self {
-        CompileError {
-            offset,
-            kind: CompileErrorKind::Syntax(msg.into()),
-        }
+        CompileError { offset, kind: CompileErrorKind::Syntax(msg.into()) }
     }
 
     pub fn type_err(offset: usize, msg: impl Into<String>) -> Self {
-        CompileError {
-            offset,
-            kind: CompileErrorKind::Type(msg.into()),
-        }
+        CompileError { offset, kind: CompileErrorKind::Type(msg.into()) }
     }
 
     /// Attach the source text, turning the byte offset into a 1-based char column.
@@ -124,29 +114,17 @@ impl CompileError {
         let position = source[..boundary].chars().count() + 1;
         let at = format!("at column {position} in '{source}'");
         match self.kind {
-            CompileErrorKind::Syntax(message) => ElError::Syntax {
-                position,
-                message: format!("{message} {at}"),
-            },
-            CompileErrorKind::UnknownFunction(name) => ElError::UnknownFunction {
-                message: format!("unknown function '{name}' {at}"),
-                name,
-                position,
-            },
-            CompileErrorKind::ArgumentCount {
-                function,
-                expected,
-                got,
-            } => ElError::ArgumentCount {
+            CompileErrorKind::Syntax(message) => ElError::Syntax { position, message: format!("{message} {at}") },
+            CompileErrorKind::UnknownFunction(name) => {
+                ElError::UnknownFunction { message: format!("unknown function '{name}' {at}"), name, position }
+            }
+            CompileErrorKind::ArgumentCount { function, expected, got } => ElError::ArgumentCount {
                 message: format!("{function}() {expected} but {got} were given {at}"),
                 function,
                 got,
                 position,
             },
-            CompileErrorKind::Type(message) => ElError::Type {
-                position,
-                message: format!("{message} {at}"),
-            },
+            CompileErrorKind::Type(message) => ElError::Type { position, message: format!("{message} {at}") },
         }
     }
 }

@@ -20,12 +20,7 @@ pub(crate) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     fn with_current(&self, current: Option<Cow<'a, str>>) -> Ctx<'a> {
-        Ctx {
-            attrs: self.attrs,
-            params: self.params,
-            env: self.env,
-            current,
-        }
+        Ctx { attrs: self.attrs, params: self.params, env: self.env, current }
     }
 }
 
@@ -120,11 +115,7 @@ fn eval_multi<'a>(m: &'a Multi, cx: &Ctx<'a>) -> R<'a> {
             let delim = text(d.eval(cx)?, cx);
             if let (Some(value), Some(delim)) = (value, delim) {
                 let re = runtime_regex(&delim, false)?;
-                values.extend(
-                    string::java_split(&value, &re)?
-                        .into_iter()
-                        .map(|s| Some(Cow::Owned(s))),
-                );
+                values.extend(string::java_split(&value, &re)?.into_iter().map(|s| Some(Cow::Owned(s))));
             }
         }
     }
@@ -211,11 +202,7 @@ fn map_text<'a>(subject: Value<'a>, cx: &Ctx<'a>, f: impl FnOnce(&str) -> String
     })
 }
 
-fn regex_for<'a>(
-    c: &'a Call,
-    pattern: &str,
-    anchored: bool,
-) -> Result<Cow<'a, fancy_regex::Regex>, ElError> {
+fn regex_for<'a>(c: &'a Call, pattern: &str, anchored: bool) -> Result<Cow<'a, fancy_regex::Regex>, ElError> {
     match &c.regex {
         Some(r) => Ok(Cow::Borrowed(r.as_ref())),
         None => Ok(Cow::Owned(runtime_regex(pattern, anchored)?)),
@@ -261,11 +248,7 @@ fn arithmetic<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
                 if y == 0 {
                     return Err(ElError::eval(format!("{}: / by zero", c.func.name())));
                 }
-                if c.func == Func::Divide {
-                    x.wrapping_div(y)
-                } else {
-                    x.wrapping_rem(y)
-                }
+                if c.func == Func::Divide { x.wrapping_div(y) } else { x.wrapping_rem(y) }
             }
             _ => 0,
         }),
@@ -307,11 +290,7 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
             Some(Cow::Borrowed(s)) => Value::Str(Cow::Borrowed(string::java_trim(s))),
             Some(Cow::Owned(s)) => {
                 let t = string::java_trim(&s);
-                if t.len() == s.len() {
-                    Value::owned(s)
-                } else {
-                    Value::owned(t.to_string())
-                }
+                if t.len() == s.len() { Value::owned(s) } else { Value::owned(t.to_string()) }
             }
             None => Value::Null,
         }),
@@ -323,9 +302,7 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
         },
         Base64Encode => {
             use base64::Engine;
-            map_text(subject, cx, |s| {
-                base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
-            })
+            map_text(subject, cx, |s| base64::engine::general_purpose::STANDARD.encode(s.as_bytes()))
         }
         Base64Decode => match text(subject, cx) {
             Some(s) => {
@@ -349,8 +326,7 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
         UnescapeHtml4 => map_text(subject, cx, |s| escape::unescape_html(s, true)),
         EvaluateElString => match text(subject, cx) {
             Some(s) => {
-                let expr = Expression::compile(&s)
-                    .map_err(|e| ElError::eval(format!("evaluateELString: {e}")))?;
+                let expr = Expression::compile(&s).map_err(|e| ElError::eval(format!("evaluateELString: {e}")))?;
                 Ok(Value::owned(expr.evaluate_with(cx.attrs, None, cx.env)?))
             }
             None => Ok(Value::Null),
@@ -374,11 +350,7 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
             };
             let before = matches!(c.func, SubstringBefore | SubstringBeforeLast);
             Ok(Value::Str(match s {
-                Cow::Borrowed(b) => Cow::Borrowed(if before {
-                    &b[..i]
-                } else {
-                    &b[i + needle.len()..]
-                }),
+                Cow::Borrowed(b) => Cow::Borrowed(if before { &b[..i] } else { &b[i + needle.len()..] }),
                 Cow::Owned(mut o) => {
                     if before {
                         o.truncate(i);
@@ -429,17 +401,14 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
                 return Ok(Value::Str(Cow::Borrowed("")));
             };
             let Some(start) = arg_whole(c, 0, cx)? else {
-                return Err(ElError::eval(
-                    "substring: the starting index is not a number",
-                ));
+                return Err(ElError::eval("substring: the starting index is not a number"));
             };
-            let end =
-                match c.args.len() {
-                    2 => Some(arg_whole(c, 1, cx)?.ok_or_else(|| {
-                        ElError::eval("substring: the ending index is not a number")
-                    })?),
-                    _ => None,
-                };
+            let end = match c.args.len() {
+                2 => Some(
+                    arg_whole(c, 1, cx)?.ok_or_else(|| ElError::eval("substring: the ending index is not a number"))?,
+                ),
+                _ => None,
+            };
             Ok(Value::owned(string::substring(&s, start, end)?))
         }
         Replace => {
@@ -457,12 +426,7 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
             let pat = arg_text(c, 0, cx)?.unwrap_or_default();
             let to = arg_text(c, 1, cx)?.unwrap_or_default();
             let re = regex_for(c, &pat, false)?;
-            Ok(Value::owned(string::regex_replace(
-                &s,
-                &re,
-                &to,
-                c.func == ReplaceAll,
-            )?))
+            Ok(Value::owned(string::regex_replace(&s, &re, &to, c.func == ReplaceAll)?))
         }
         PadLeft | PadRight => {
             let Some(s) = text(subject, cx) else {
@@ -471,27 +435,18 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
             let Some(n) = arg_whole(c, 0, cx)? else {
                 return Ok(Value::Str(s));
             };
-            let padding = if c.args.len() > 1 {
-                arg_text(c, 1, cx)?.unwrap_or(Cow::Borrowed("_"))
-            } else {
-                Cow::Borrowed("_")
-            };
-            Ok(Value::owned(string::pad(
-                &s,
-                n,
-                &padding,
-                c.func == PadLeft,
-            )))
+            let padding =
+                if c.args.len() > 1 { arg_text(c, 1, cx)?.unwrap_or(Cow::Borrowed("_")) } else { Cow::Borrowed("_") };
+            Ok(Value::owned(string::pad(&s, n, &padding, c.func == PadLeft)))
         }
         Repeat => {
             let Some(s) = text(subject, cx) else {
                 return Ok(Value::Null);
             };
-            let min = arg_whole(c, 0, cx)?
-                .ok_or_else(|| ElError::eval("repeat: the number of times is not a number"))?;
+            let min =
+                arg_whole(c, 0, cx)?.ok_or_else(|| ElError::eval("repeat: the number of times is not a number"))?;
             let times = if c.args.len() > 1 {
-                let max = arg_whole(c, 1, cx)?
-                    .ok_or_else(|| ElError::eval("repeat: the maximum is not a number"))?;
+                let max = arg_whole(c, 1, cx)?.ok_or_else(|| ElError::eval("repeat: the maximum is not a number"))?;
                 if min <= 0 || max <= 0 || min > max {
                     return Err(ElError::eval(format!(
                         "repeat: the minimum ({min}) must be positive and not greater than the maximum ({max})"
@@ -500,9 +455,7 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
                 misc::random_between(min, max)
             } else {
                 if min <= 0 {
-                    return Err(ElError::eval(format!(
-                        "repeat: the number of times must be positive but was {min}"
-                    )));
+                    return Err(ElError::eval(format!("repeat: the number of times must be positive but was {min}")));
                 }
                 min
             };
@@ -516,41 +469,26 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
             let Some(s) = text(subject, cx) else {
                 return Ok(Value::Null);
             };
-            let index = arg_whole(c, 0, cx)?
-                .ok_or_else(|| ElError::eval("getDelimitedField: index is not a number"))?;
-            let delim = if c.args.len() > 1 {
-                arg_text(c, 1, cx)?.unwrap_or(Cow::Borrowed(","))
-            } else {
-                Cow::Borrowed(",")
-            };
-            let quote = if c.args.len() > 2 {
-                arg_text(c, 2, cx)?.unwrap_or(Cow::Borrowed("\""))
-            } else {
-                Cow::Borrowed("\"")
-            };
-            let esc = if c.args.len() > 3 {
-                arg_text(c, 3, cx)?.unwrap_or(Cow::Borrowed("\\"))
-            } else {
-                Cow::Borrowed("\\")
-            };
+            let index =
+                arg_whole(c, 0, cx)?.ok_or_else(|| ElError::eval("getDelimitedField: index is not a number"))?;
+            let delim =
+                if c.args.len() > 1 { arg_text(c, 1, cx)?.unwrap_or(Cow::Borrowed(",")) } else { Cow::Borrowed(",") };
+            let quote =
+                if c.args.len() > 2 { arg_text(c, 2, cx)?.unwrap_or(Cow::Borrowed("\"")) } else { Cow::Borrowed("\"") };
+            let esc =
+                if c.args.len() > 3 { arg_text(c, 3, cx)?.unwrap_or(Cow::Borrowed("\\")) } else { Cow::Borrowed("\\") };
             let strip = match c.args.get(4) {
                 Some(a) => a.eval(cx)?.to_bool().unwrap_or(false),
                 None => false,
             };
-            Ok(Value::owned(string::get_delimited_field(
-                &s, index, &delim, &quote, &esc, strip,
-            )?))
+            Ok(Value::owned(string::get_delimited_field(&s, index, &delim, &quote, &esc, strip)?))
         }
         Uuid3 | Uuid5 => {
             let Some(s) = text(subject, cx) else {
                 return Ok(Value::Null);
             };
             let ns = arg_text(c, 0, cx)?;
-            Ok(Value::owned(misc::uuid_named(
-                &s,
-                ns.as_deref(),
-                c.func == Uuid5,
-            )?))
+            Ok(Value::owned(misc::uuid_named(&s, ns.as_deref(), c.func == Uuid5)?))
         }
         Hash => {
             let Some(s) = text(subject, cx) else {
@@ -566,9 +504,7 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
                 Ok(arg_text(c, 1, cx)?.map(str_val).unwrap_or(Value::Null))
             }
         }
-        Join => Ok(text(subject, cx)
-            .map(str_val)
-            .unwrap_or(Value::Str(Cow::Borrowed("")))),
+        Join => Ok(text(subject, cx).map(str_val).unwrap_or(Value::Str(Cow::Borrowed("")))),
         Count => Ok(Value::Whole(match subject {
             Value::Null | Value::Bool(false) => 0,
             _ => 1,
@@ -579,11 +515,7 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
             };
             let fmt = arg_text(c, 0, cx)?.unwrap_or_default();
             let zone = zone_arg(c, 1, cx)?;
-            Ok(Value::owned(date::format_millis(
-                ms,
-                &fmt,
-                zone.as_ref().unwrap_or(cx.env.zone()),
-            )?))
+            Ok(Value::owned(date::format_millis(ms, &fmt, zone.as_ref().unwrap_or(cx.env.zone()))?))
         }
         FormatInstant => {
             let Some(ns) = subject.to_instant(cx.env)? else {
@@ -591,11 +523,7 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
             };
             let fmt = arg_text(c, 0, cx)?.unwrap_or_default();
             let zone = zone_arg(c, 1, cx)?;
-            Ok(Value::owned(date::format_nanos(
-                ns,
-                &fmt,
-                zone.as_ref().unwrap_or(cx.env.zone()),
-            )?))
+            Ok(Value::owned(date::format_nanos(ns, &fmt, zone.as_ref().unwrap_or(cx.env.zone()))?))
         }
         ToRadix => {
             let Some(v) = subject.to_whole()? else {
@@ -651,9 +579,7 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
                 return Ok(Value::Bool(false));
             };
             let re = regex_for(c, &pat, c.func == Matches)?;
-            Ok(Value::Bool(re.is_match(&s).map_err(|e| {
-                ElError::eval(format!("regex failed: {e}"))
-            })?))
+            Ok(Value::Bool(re.is_match(&s).map_err(|e| ElError::eval(format!("regex failed: {e}")))?))
         }
         EqualsIgnoreCase | StartsWith | EndsWith | Contains => {
             let Some(s) = text(subject, cx) else {
@@ -666,9 +592,7 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
                 EqualsIgnoreCase => {
                     s.chars().count() == a.chars().count()
                         && s.chars().zip(a.chars()).all(|(x, y)| {
-                            x == y
-                                || x.to_uppercase().eq(y.to_uppercase())
-                                || x.to_lowercase().eq(y.to_lowercase())
+                            x == y || x.to_uppercase().eq(y.to_uppercase()) || x.to_lowercase().eq(y.to_lowercase())
                         })
                 }
                 StartsWith => s.starts_with(&*a),
@@ -711,11 +635,7 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
             Ok(Value::Bool(false))
         }
         // ---- numbers -------------------------------------------------------------------
-        Length => Ok(Value::Whole(
-            text(subject, cx)
-                .map(|s| string::utf16_len(&s) as i64)
-                .unwrap_or(0),
-        )),
+        Length => Ok(Value::Whole(text(subject, cx).map(|s| string::utf16_len(&s) as i64).unwrap_or(0))),
         IndexOf | LastIndexOf => {
             let Some(s) = text(subject, cx) else {
                 return Ok(Value::Whole(-1));
@@ -723,29 +643,14 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
             let Some(n) = arg_text(c, 0, cx)? else {
                 return Ok(Value::Whole(-1));
             };
-            let found = if c.func == IndexOf {
-                s.find(&*n)
-            } else {
-                s.rfind(&*n)
-            };
-            Ok(Value::Whole(
-                found
-                    .map(|b| string::byte_to_utf16(&s, b) as i64)
-                    .unwrap_or(-1),
-            ))
+            let found = if c.func == IndexOf { s.find(&*n) } else { s.rfind(&*n) };
+            Ok(Value::Whole(found.map(|b| string::byte_to_utf16(&s, b) as i64).unwrap_or(-1)))
         }
         ToNumber => Ok(subject.to_whole()?.map(Value::Whole).unwrap_or(Value::Null)),
-        ToDecimal => Ok(subject
-            .to_decimal()?
-            .map(Value::Decimal)
-            .unwrap_or(Value::Null)),
+        ToDecimal => Ok(subject.to_decimal()?.map(Value::Decimal).unwrap_or(Value::Null)),
         ToMicros | ToNanos => Ok(match subject.to_instant(cx.env)? {
             Some(ns) => {
-                let v = if c.func == ToMicros {
-                    ns.div_euclid(1000)
-                } else {
-                    ns
-                };
+                let v = if c.func == ToMicros { ns.div_euclid(1000) } else { ns };
                 Value::Whole(i64::try_from(v).map_err(|_| ElError::eval("value out of range"))?)
             }
             None => Value::Null,
@@ -760,11 +665,7 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
             if s.is_none() {
                 return Ok(Value::Null);
             }
-            let a = if c.args.len() > 1 {
-                arg_num(c, 1, cx)?
-            } else {
-                None
-            };
+            let a = if c.args.len() > 1 { arg_num(c, 1, cx)? } else { None };
             if c.args.len() > 1 && a.is_none() {
                 return Ok(Value::Null);
             }
@@ -780,26 +681,14 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
             };
             let fmt = arg_text(c, 0, cx)?.unwrap_or_default();
             let zone = zone_arg(c, 1, cx)?;
-            let ns = date::parse_date(
-                &s,
-                &fmt,
-                zone.as_ref().unwrap_or(cx.env.zone()),
-                false,
-                cx.env.now_millis(),
-            )?;
+            let ns = date::parse_date(&s, &fmt, zone.as_ref().unwrap_or(cx.env.zone()), false, cx.env.now_millis())?;
             Ok(Value::Date(ns.div_euclid(1_000_000) as i64))
         }
         ToInstant => {
             if c.args.is_empty() || c.subject_ty != Ty::Str {
                 return Ok(match subject {
-                    Value::Str(_) => subject
-                        .to_instant(cx.env)?
-                        .map(Value::Instant)
-                        .unwrap_or(Value::Null),
-                    other => other
-                        .to_whole()?
-                        .map(|ms| Value::Instant(ms as i128 * 1_000_000))
-                        .unwrap_or(Value::Null),
+                    Value::Str(_) => subject.to_instant(cx.env)?.map(Value::Instant).unwrap_or(Value::Null),
+                    other => other.to_whole()?.map(|ms| Value::Instant(ms as i128 * 1_000_000)).unwrap_or(Value::Null),
                 });
             }
             let Some(s) = text(subject, cx) else {
@@ -807,13 +696,7 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
             };
             let fmt = arg_text(c, 0, cx)?.unwrap_or_default();
             let zone = zone_arg(c, 1, cx)?;
-            let ns = date::parse_date(
-                &s,
-                &fmt,
-                zone.as_ref().unwrap_or(cx.env.zone()),
-                true,
-                cx.env.now_millis(),
-            )?;
+            let ns = date::parse_date(&s, &fmt, zone.as_ref().unwrap_or(cx.env.zone()), true, cx.env.now_millis())?;
             Ok(Value::Instant(ns))
         }
         // ---- subjectless ---------------------------------------------------------------
@@ -823,12 +706,7 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
         Random => Ok(Value::Whole(misc::random_long())),
         Ip => Ok(Value::owned(misc::ip())),
         Hostname => Ok(Value::owned(misc::hostname())),
-        Thread => Ok(Value::owned(
-            std::thread::current()
-                .name()
-                .unwrap_or("unnamed")
-                .to_string(),
-        )),
+        Thread => Ok(Value::owned(std::thread::current().name().unwrap_or("unnamed").to_string())),
         Literal => Ok(arg_text(c, 0, cx)?.map(str_val).unwrap_or(Value::Null)),
         GetStateValue => Ok(Value::Null),
         GetUri => {
@@ -841,19 +719,13 @@ fn dispatch<'a>(c: &'a Call, subject: Value<'a>, cx: &Ctx<'a>) -> R<'a> {
             let port_val = c.args[3].eval(cx)?;
             let port_text = port_val.clone().into_text(cx.env).map(Cow::into_owned);
             let port = port_val.to_whole()?;
-            Ok(Value::owned(misc::get_uri(
-                parts,
-                port,
-                port_text.as_deref(),
-            )?))
+            Ok(Value::owned(misc::get_uri(parts, port, port_text.as_deref())?))
         }
         AnyAttribute
         | AllAttributes
         | AnyMatchingAttribute
         | AllMatchingAttributes
         | AnyDelineatedValue
-        | AllDelineatedValues => Err(ElError::eval(
-            "multi-attribute function used outside of an expression root",
-        )),
+        | AllDelineatedValues => Err(ElError::eval("multi-attribute function used outside of an expression root")),
     }
 }

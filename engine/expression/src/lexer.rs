@@ -63,22 +63,7 @@ impl Tok {
 fn is_name_char(c: char) -> bool {
     !matches!(
         c,
-        '$' | '{'
-            | '}'
-            | '('
-            | ')'
-            | '['
-            | ']'
-            | ','
-            | ':'
-            | ';'
-            | '/'
-            | '*'
-            | '\''
-            | ' '
-            | '\t'
-            | '\r'
-            | '\n'
+        '$' | '{' | '}' | '(' | ')' | '[' | ']' | ',' | ':' | ';' | '/' | '*' | '\'' | ' ' | '\t' | '\r' | '\n'
     )
 }
 
@@ -97,10 +82,7 @@ pub(crate) fn tokenize(text: &str, base: usize) -> Result<Vec<Token>, CompileErr
             }
             '#' => {
                 if bytes.get(i + 1) == Some(&b'{') {
-                    out.push(Token {
-                        kind: Tok::ParamStart,
-                        pos,
-                    });
+                    out.push(Token { kind: Tok::ParamStart, pos });
                     i += 2;
                 } else {
                     // comment to end of line
@@ -127,10 +109,7 @@ pub(crate) fn tokenize(text: &str, base: usize) -> Result<Vec<Token>, CompileErr
             }
             '\'' | '"' => {
                 let (s, len) = lex_string(text, i, base)?;
-                out.push(Token {
-                    kind: Tok::Str(s),
-                    pos,
-                });
+                out.push(Token { kind: Tok::Str(s), pos });
                 i += len;
                 continue;
             }
@@ -149,23 +128,14 @@ pub(crate) fn tokenize(text: &str, base: usize) -> Result<Vec<Token>, CompileErr
                 }
                 end = i + off + ch.len_utf8();
             }
-            out.push(Token {
-                kind: Tok::Ident(text[i..end].to_string()),
-                pos,
-            });
+            out.push(Token { kind: Tok::Ident(text[i..end].to_string()), pos });
             i = end;
             continue;
         }
-        out.push(Token {
-            kind: Tok::Other(c),
-            pos,
-        });
+        out.push(Token { kind: Tok::Other(c), pos });
         i += c.len_utf8();
     }
-    out.push(Token {
-        kind: Tok::Eof,
-        pos: base + text.len(),
-    });
+    out.push(Token { kind: Tok::Eof, pos: base + text.len() });
     Ok(out)
 }
 
@@ -190,10 +160,7 @@ fn lex_string(text: &str, start: usize, base: usize) -> Result<(String, usize), 
                     }
                 },
                 None => {
-                    return Err(CompileError::syntax(
-                        base + start,
-                        "unterminated string literal",
-                    ));
+                    return Err(CompileError::syntax(base + start, "unterminated string literal"));
                 }
             },
             '\n' | '\r' | '\t' => {
@@ -206,10 +173,7 @@ fn lex_string(text: &str, start: usize, base: usize) -> Result<(String, usize), 
             c => out.push(c),
         }
     }
-    Err(CompileError::syntax(
-        base + start,
-        "unterminated string literal",
-    ))
+    Err(CompileError::syntax(base + start, "unterminated string literal"))
 }
 
 /// Lex a NiFi WHOLE_NUMBER / DECIMAL token at the start of `b`.
@@ -254,14 +218,7 @@ fn lex_number(b: &[u8]) -> Option<(Tok, usize)> {
     }
     // SAFETY of from_utf8: all consumed bytes are ASCII.
     let text = std::str::from_utf8(&b[..i]).ok()?.to_string();
-    Some((
-        if is_decimal {
-            Tok::Decimal(text)
-        } else {
-            Tok::Whole(text)
-        },
-        i,
-    ))
+    Some((if is_decimal { Tok::Decimal(text) } else { Tok::Whole(text) }, i))
 }
 
 #[cfg(test)]
@@ -269,11 +226,7 @@ mod tests {
     use super::*;
 
     fn kinds(s: &str) -> Vec<Tok> {
-        tokenize(s, 0)
-            .unwrap()
-            .into_iter()
-            .map(|t| t.kind)
-            .collect()
+        tokenize(s, 0).unwrap().into_iter().map(|t| t.kind).collect()
     }
 
     #[test]
@@ -303,22 +256,13 @@ mod tests {
     fn comments_and_params() {
         assert_eq!(
             kinds("# c\n abc #{p} #x"),
-            vec![
-                Tok::Ident("abc".into()),
-                Tok::ParamStart,
-                Tok::Ident("p".into()),
-                Tok::RBrace,
-                Tok::Eof
-            ]
+            vec![Tok::Ident("abc".into()), Tok::ParamStart, Tok::Ident("p".into()), Tok::RBrace, Tok::Eof]
         );
     }
 
     #[test]
     fn string_escapes() {
-        assert_eq!(
-            kinds(r#""a\\b\.c\n""#),
-            vec![Tok::Str("a\\b\\.c\n".into()), Tok::Eof]
-        );
+        assert_eq!(kinds(r#""a\\b\.c\n""#), vec![Tok::Str("a\\b\\.c\n".into()), Tok::Eof]);
         assert!(tokenize("'abc", 0).is_err());
         assert!(tokenize("'a\nb'", 0).is_err());
     }

@@ -72,9 +72,7 @@ impl AttributeSource for BTreeMap<String, String> {
 
 impl<K: AsRef<str>, V: AsRef<str>> AttributeSource for [(K, V)] {
     fn get(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(k, _)| k.as_ref() == name)
-            .map(|(_, v)| v.as_ref())
+        self.iter().find(|(k, _)| k.as_ref() == name).map(|(_, v)| v.as_ref())
     }
     fn for_each(&self, f: &mut dyn FnMut(&str, &str)) {
         for (k, v) in self {
@@ -135,11 +133,7 @@ pub struct EvalEnv {
 
 impl Default for EvalEnv {
     fn default() -> Self {
-        EvalEnv {
-            now_ms: None,
-            zone: None,
-            env_fallback: true,
-        }
+        EvalEnv { now_ms: None, zone: None, env_fallback: true }
     }
 }
 
@@ -158,8 +152,7 @@ impl EvalEnv {
     /// Use `id` (e.g. `America/New_York`, `UTC`, `GMT+02:00`) as the default time zone for
     /// `format`, `toDate` and date-to-text conversion. Unknown IDs are rejected.
     pub fn with_time_zone(mut self, id: &str) -> Result<Self, ElError> {
-        let z = Zone::try_parse(id)
-            .ok_or_else(|| ElError::Eval(format!("unknown time zone '{id}'")))?;
+        let z = Zone::try_parse(id).ok_or_else(|| ElError::Eval(format!("unknown time zone '{id}'")))?;
         self.zone = Some(z);
         Ok(self)
     }
@@ -320,10 +313,7 @@ impl Expression {
     /// static type errors are reported here.
     pub fn compile(text: &str) -> Result<Expression, ElError> {
         let parts = prepare(text).map_err(|e| e.into_el_error(text))?;
-        Ok(Expression {
-            source: text.into(),
-            parts: parts.into(),
-        })
+        Ok(Expression { source: text.into(), parts: parts.into() })
     }
 
     /// Evaluate against attributes with the default environment and no parameters.
@@ -339,24 +329,12 @@ impl Expression {
         params: Option<&dyn ParameterSource>,
         env: &EvalEnv,
     ) -> Result<String, ElError> {
-        let cx = eval::Ctx {
-            attrs,
-            params,
-            env,
-            current: None,
-        };
+        let cx = eval::Ctx { attrs, params, env, current: None };
         if let [single] = &*self.parts {
             return Ok(match single {
                 Part::Lit(s) => s.to_string(),
-                Part::Expr(n) => n
-                    .eval(&cx)?
-                    .into_text(env)
-                    .map(Cow::into_owned)
-                    .unwrap_or_default(),
-                Part::Param(p) => params
-                    .and_then(|ps| ps.get_parameter(p))
-                    .unwrap_or("")
-                    .to_string(),
+                Part::Expr(n) => n.eval(&cx)?.into_text(env).map(Cow::into_owned).unwrap_or_default(),
+                Part::Param(p) => params.and_then(|ps| ps.get_parameter(p)).unwrap_or("").to_string(),
             });
         }
         let mut out = String::with_capacity(self.source.len() + 16);
@@ -382,17 +360,10 @@ impl Expression {
     pub fn evaluate_bool(&self, attrs: &dyn AttributeSource) -> Result<bool, ElError> {
         if let [Part::Expr(n)] = &*self.parts {
             static DEFAULT_ENV: LazyLock<EvalEnv> = LazyLock::new(EvalEnv::default);
-            let cx = eval::Ctx {
-                attrs,
-                params: None,
-                env: &DEFAULT_ENV,
-                current: None,
-            };
+            let cx = eval::Ctx { attrs, params: None, env: &DEFAULT_ENV, current: None };
             return Ok(match n.eval(&cx)? {
                 value::Value::Bool(b) => b,
-                other => other
-                    .into_text(&DEFAULT_ENV)
-                    .is_some_and(|t| t.eq_ignore_ascii_case("true")),
+                other => other.into_text(&DEFAULT_ENV).is_some_and(|t| t.eq_ignore_ascii_case("true")),
             });
         }
         Ok(self.evaluate(attrs)?.eq_ignore_ascii_case("true"))

@@ -96,11 +96,7 @@ pub fn classify(s: &str) -> NumberKind {
     if all_digits(body) || hex_prefix(body).is_some_and(all_hex) {
         return NumberKind::Whole;
     }
-    if is_java_double(body) {
-        NumberKind::Decimal
-    } else {
-        NumberKind::NotNumber
-    }
+    if is_java_double(body) { NumberKind::Decimal } else { NumberKind::NotNumber }
 }
 
 fn is_java_double(body: &str) -> bool {
@@ -179,11 +175,7 @@ fn parse_hex_float(hex: &str) -> Option<f64> {
     let mut acc: u128 = 0;
     let mut shift: i64 = 0; // binary exponent adjustment
     let mut sticky = false;
-    for (is_frac, c) in ip
-        .chars()
-        .map(|c| (false, c))
-        .chain(fp.chars().map(|c| (true, c)))
-    {
+    for (is_frac, c) in ip.chars().map(|c| (false, c)).chain(fp.chars().map(|c| (true, c))) {
         let d = c.to_digit(16)? as u128;
         if acc >> 120 == 0 {
             acc = (acc << 4) | d;
@@ -244,8 +236,7 @@ pub fn parse_java_long(s: &str) -> Result<i64, String> {
             i64::try_from(v).map_err(|_| format!("For input string: \"{s}\""))
         };
     }
-    s.parse::<i64>()
-        .map_err(|_| format!("For input string: \"{s}\""))
+    s.parse::<i64>().map_err(|_| format!("For input string: \"{s}\""))
 }
 
 #[cfg(test)]
@@ -306,14 +297,8 @@ mod tests {
 
     #[test]
     fn longs() {
-        assert_eq!(
-            parse_java_long("0x1234567890ABCDEF"),
-            Ok(0x1234567890ABCDEF)
-        );
-        assert_eq!(
-            parse_java_long("-0x1234567890abcdef"),
-            Ok(-0x1234567890abcdef)
-        );
+        assert_eq!(parse_java_long("0x1234567890ABCDEF"), Ok(0x1234567890ABCDEF));
+        assert_eq!(parse_java_long("-0x1234567890abcdef"), Ok(-0x1234567890abcdef));
         assert!(parse_java_long("99999999999999999999").is_err());
     }
 }

@@ -24,11 +24,7 @@ pub(crate) struct SExpr {
 #[derive(Debug, Clone)]
 pub(crate) enum SSubject {
     /// Attribute name; `quoted` names are string literals that may embed expressions.
-    Attr {
-        name: String,
-        quoted: bool,
-        pos: usize,
-    },
+    Attr { name: String, quoted: bool, pos: usize },
     /// `${${x}}`: the attribute named by the value of another expression.
     Nested(Box<SExpr>),
     /// `${#{param}}`.
@@ -61,10 +57,9 @@ impl SArg {
     /// Byte offset used for error messages.
     pub fn pos(&self) -> usize {
         match self {
-            SArg::Str { pos, .. }
-            | SArg::Whole { pos, .. }
-            | SArg::Decimal { pos, .. }
-            | SArg::Param { pos, .. } => *pos,
+            SArg::Str { pos, .. } | SArg::Whole { pos, .. } | SArg::Decimal { pos, .. } | SArg::Param { pos, .. } => {
+                *pos
+            }
             SArg::Expr(e) => e.pos,
             SArg::Bool(_) | SArg::Null => 0,
         }
@@ -85,18 +80,11 @@ struct Parser<'t> {
 
 /// Parse a complete expression (`${...}` and nothing else) from tokens.
 pub(crate) fn parse_expression(toks: &[Token]) -> Result<SExpr, CompileError> {
-    let mut p = Parser {
-        toks,
-        i: 0,
-        depth: 0,
-    };
+    let mut p = Parser { toks, i: 0, depth: 0 };
     let e = p.expr()?;
     let t = p.peek();
     if t.kind != Tok::Eof {
-        return Err(CompileError::syntax(
-            t.pos,
-            format!("unexpected {} after end of expression", t.kind.describe()),
-        ));
+        return Err(CompileError::syntax(t.pos, format!("unexpected {} after end of expression", t.kind.describe())));
     }
     Ok(e)
 }
@@ -123,20 +111,14 @@ impl<'t> Parser<'t> {
         if t.kind == kind {
             Ok(self.next())
         } else {
-            Err(CompileError::syntax(
-                t.pos,
-                format!("expected {what} but found {}", t.kind.describe()),
-            ))
+            Err(CompileError::syntax(t.pos, format!("expected {what} but found {}", t.kind.describe())))
         }
     }
 
     fn expr(&mut self) -> Result<SExpr, CompileError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(CompileError::syntax(
-                self.peek().pos,
-                "expression nested too deeply",
-            ));
+            return Err(CompileError::syntax(self.peek().pos, "expression nested too deeply"));
         }
         let start = self.expect(Tok::Dollar, "'$'")?.pos;
         self.expect(Tok::LBrace, "'{'")?;
@@ -148,10 +130,7 @@ impl<'t> Parser<'t> {
                 Tok::Colon => {
                     self.next();
                     if calls.len() >= MAX_CHAIN {
-                        return Err(CompileError::syntax(
-                            t.pos,
-                            "too many chained function calls",
-                        ));
+                        return Err(CompileError::syntax(t.pos, "too many chained function calls"));
                     }
                     calls.push(self.call()?);
                 }
@@ -168,11 +147,7 @@ impl<'t> Parser<'t> {
             }
         }
         self.depth -= 1;
-        Ok(SExpr {
-            pos: start,
-            subject,
-            calls,
-        })
+        Ok(SExpr { pos: start, subject, calls })
     }
 
     fn subject(&mut self) -> Result<SSubject, CompileError> {
@@ -180,22 +155,14 @@ impl<'t> Parser<'t> {
         match &t.kind {
             Tok::Str(s) => {
                 self.next();
-                Ok(SSubject::Attr {
-                    name: s.clone(),
-                    quoted: true,
-                    pos: t.pos,
-                })
+                Ok(SSubject::Attr { name: s.clone(), quoted: true, pos: t.pos })
             }
             Tok::Ident(name) => {
                 if self.peek2().kind == Tok::LParen {
                     Ok(SSubject::Func(self.call()?))
                 } else {
                     self.next();
-                    Ok(SSubject::Attr {
-                        name: name.clone(),
-                        quoted: false,
-                        pos: t.pos,
-                    })
+                    Ok(SSubject::Attr { name: name.clone(), quoted: false, pos: t.pos })
                 }
             }
             Tok::Dollar => Ok(SSubject::Nested(Box::new(self.expr()?))),
@@ -205,10 +172,7 @@ impl<'t> Parser<'t> {
             }
             other => Err(CompileError::syntax(
                 t.pos,
-                format!(
-                    "expected attribute name, function or expression but found {}",
-                    other.describe()
-                ),
+                format!("expected attribute name, function or expression but found {}", other.describe()),
             )),
         }
     }
@@ -260,28 +224,15 @@ impl<'t> Parser<'t> {
                 }
             }
         }
-        Ok(SCall {
-            name,
-            pos: t.pos,
-            args,
-        })
+        Ok(SCall { name, pos: t.pos, args })
     }
 
     fn arg(&mut self) -> Result<SArg, CompileError> {
         let t = self.peek();
         let a = match &t.kind {
-            Tok::Str(s) => SArg::Str {
-                value: s.clone(),
-                pos: t.pos,
-            },
-            Tok::Whole(s) => SArg::Whole {
-                text: s.clone(),
-                pos: t.pos,
-            },
-            Tok::Decimal(s) => SArg::Decimal {
-                text: s.clone(),
-                pos: t.pos,
-            },
+            Tok::Str(s) => SArg::Str { value: s.clone(), pos: t.pos },
+            Tok::Whole(s) => SArg::Whole { text: s.clone(), pos: t.pos },
+            Tok::Decimal(s) => SArg::Decimal { text: s.clone(), pos: t.pos },
             Tok::Ident(s) if s == "true" => SArg::Bool(true),
             Tok::Ident(s) if s == "false" => SArg::Bool(false),
             Tok::Ident(s) if s == "null" => SArg::Null,

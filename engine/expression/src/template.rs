@@ -34,10 +34,7 @@ pub(crate) fn extract_ranges(value: &str, escapes: bool) -> Vec<Range> {
     let mut i = 0usize;
     while i < b.len() {
         let c = b[i];
-        if start.is_some()
-            && (c == b'\'' || c == b'"')
-            && (last != b'\\' || backslashes.is_multiple_of(2))
-        {
+        if start.is_some() && (c == b'\'' || c == b'"') && (last != b'\\' || backslashes.is_multiple_of(2)) {
             match find_end_quote(b, i) {
                 Some(end) => {
                     i = end + 1;
@@ -111,11 +108,7 @@ enum ParamToken {
     /// `##` → `#` at this offset.
     StartEscape(usize),
     /// `#{name}` from start to end (inclusive).
-    Reference {
-        name: String,
-        start: usize,
-        end: usize,
-    },
+    Reference { name: String, start: usize, end: usize },
     /// `##{name}` → literal `#{name}`.
     Escaped { start: usize, end: usize },
 }
@@ -129,12 +122,7 @@ impl ParamToken {
     }
 }
 
-fn parse_param_token(
-    input: &str,
-    brace: usize,
-    tags: usize,
-    out: &mut Vec<ParamToken>,
-) -> Option<usize> {
+fn parse_param_token(input: &str, brace: usize, tags: usize, out: &mut Vec<ParamToken>) -> Option<usize> {
     let start_char = brace - tags;
     let end = brace + input[brace..].find('}')?;
     let escaped_tags = (tags - 1) / 2;
@@ -154,11 +142,7 @@ fn parse_param_token(
         } else {
             name
         };
-        ParamToken::Reference {
-            name: name.to_string(),
-            start,
-            end,
-        }
+        ParamToken::Reference { name: name.to_string(), start, end }
     } else {
         ParamToken::Escaped { start, end }
     };
@@ -265,10 +249,7 @@ mod tests {
 
     #[test]
     fn ranges_like_nifi() {
-        assert_eq!(
-            extract_ranges("${hello:equals( $${goodbye} )}", false),
-            vec![(0, 29)]
-        );
+        assert_eq!(extract_ranges("${hello:equals( $${goodbye} )}", false), vec![(0, 29)]);
         assert!(extract_ranges("hello", false).is_empty());
         assert!(extract_ranges("${hello", false).is_empty());
         assert!(extract_ranges("hello}", false).is_empty());
@@ -276,10 +257,7 @@ mod tests {
         assert!(extract_ranges("$he{ll}o", false).is_empty());
         assert_eq!(extract_ranges("${hello}", false), vec![(0, 7)]);
         assert_eq!(
-            extract_ranges(
-                "${hello:equals( ${goodbye} )} or just hi, ${bob:or(${jerry})}",
-                false
-            ),
+            extract_ranges("${hello:equals( ${goodbye} )} or just hi, ${bob:or(${jerry})}", false),
             vec![(0, 28), (42, 60)]
         );
         assert_eq!(
@@ -289,10 +267,7 @@ mod tests {
             ),
             vec![(0, 28), (42, 47), (58, 78)]
         );
-        assert_eq!(
-            extract_ranges("${x:matches( '.{4}' )}", false),
-            vec![(0, 21)]
-        );
+        assert_eq!(extract_ranges("${x:matches( '.{4}' )}", false), vec![(0, 21)]);
         assert_eq!(extract_ranges("{ ${abc} }", false), vec![(2, 7)]);
     }
 

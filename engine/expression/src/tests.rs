@@ -4,11 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::*;
 
 pub(crate) fn env() -> EvalEnv {
-    EvalEnv::default()
-        .with_fixed_now_millis(1_403_620_278_642)
-        .with_time_zone("UTC")
-        .unwrap()
-        .with_env_fallback(false)
+    EvalEnv::default().with_fixed_now_millis(1_403_620_278_642).with_time_zone("UTC").unwrap().with_env_fallback(false)
 }
 
 pub(crate) fn ev(expr: &str, attrs: &[(&str, &str)]) -> Result<String, ElError> {
@@ -17,10 +13,7 @@ pub(crate) fn ev(expr: &str, attrs: &[(&str, &str)]) -> Result<String, ElError> 
 
 #[test]
 fn smoke() {
-    assert_eq!(
-        ev("${filename:toUpper()}", &[("filename", "a.txt")]).unwrap(),
-        "A.TXT"
-    );
+    assert_eq!(ev("${filename:toUpper()}", &[("filename", "a.txt")]).unwrap(), "A.TXT");
 }
 
 #[test]
@@ -38,18 +31,10 @@ fn pathological_inputs_do_not_overflow_the_stack() {
 #[test]
 fn deeply_nested_arguments_evaluate() {
     let depth = 45;
-    let text = format!(
-        "{}{}",
-        "${a:append(".repeat(depth),
-        "'x'".to_string() + &")}".repeat(depth)
-    );
+    let text = format!("{}{}", "${a:append(".repeat(depth), "'x'".to_string() + &")}".repeat(depth));
     let out = ev(&text, &[("a", "a")]).unwrap();
     assert_eq!(out, format!("{}x", "a".repeat(depth)));
-    let too_deep = format!(
-        "{}{}",
-        "${a:append(".repeat(100),
-        "'x'".to_string() + &")}".repeat(100)
-    );
+    let too_deep = format!("{}{}", "${a:append(".repeat(100), "'x'".to_string() + &")}".repeat(100));
     assert!(Expression::compile(&too_deep).is_err());
 }
 
@@ -69,20 +54,11 @@ fn syntax_errors_name_the_column() {
 #[test]
 fn unknown_function_and_arity_errors() {
     let e = Expression::compile("${a:frobnicate()}").unwrap_err();
-    assert!(
-        matches!(&e, ElError::UnknownFunction { name, position: 5, .. } if name == "frobnicate"),
-        "{e:?}"
-    );
+    assert!(matches!(&e, ElError::UnknownFunction { name, position: 5, .. } if name == "frobnicate"), "{e:?}");
     assert!(e.to_string().contains("unknown function 'frobnicate'"));
     let e = Expression::compile("${a:substring(1,2,3)}").unwrap_err();
-    assert!(
-        matches!(&e, ElError::ArgumentCount { function, got: 3, .. } if function == "substring"),
-        "{e:?}"
-    );
-    assert!(
-        e.to_string()
-            .contains("substring() takes 1 to 2 arguments but 3 were given")
-    );
+    assert!(matches!(&e, ElError::ArgumentCount { function, got: 3, .. } if function == "substring"), "{e:?}");
+    assert!(e.to_string().contains("substring() takes 1 to 2 arguments but 3 were given"));
     let e = Expression::compile("${a:isNull():plus(1)}").unwrap_err();
     assert!(matches!(e, ElError::Type { .. }), "{e:?}");
     assert!(validate("${a:toUpper()}").is_ok());
@@ -112,44 +88,22 @@ fn literal_detection_and_sources() {
 
 #[test]
 fn referenced_attributes_and_parameters() {
-    let e = Expression::compile(
-        "${a:append(${b}):equals(${'c d'})} ${a} ${allAttributes('x','y'):join(${sep})} #{p}",
-    )
-    .unwrap();
-    assert_eq!(
-        e.referenced_attributes(),
-        vec!["a", "b", "c d", "x", "y", "sep"]
-    );
+    let e = Expression::compile("${a:append(${b}):equals(${'c d'})} ${a} ${allAttributes('x','y'):join(${sep})} #{p}")
+        .unwrap();
+    assert_eq!(e.referenced_attributes(), vec!["a", "b", "c d", "x", "y", "sep"]);
     assert_eq!(e.referenced_parameters(), vec!["p"]);
 }
 
 #[test]
 fn evaluate_bool_for_routing() {
     let e = Expression::compile("${a:equals('x'):and(${b:gt(5)})}").unwrap();
-    let yes: HashMap<String, String> =
-        HashMap::from([("a".into(), "x".into()), ("b".into(), "9".into())]);
-    let no: HashMap<String, String> =
-        HashMap::from([("a".into(), "x".into()), ("b".into(), "1".into())]);
+    let yes: HashMap<String, String> = HashMap::from([("a".into(), "x".into()), ("b".into(), "9".into())]);
+    let no: HashMap<String, String> = HashMap::from([("a".into(), "x".into()), ("b".into(), "1".into())]);
     assert!(e.evaluate_bool(&yes).unwrap());
     assert!(!e.evaluate_bool(&no).unwrap());
-    assert!(
-        Expression::compile("${a}")
-            .unwrap()
-            .evaluate_bool(&[("a", "TRUE")].to_vec())
-            .unwrap()
-    );
-    assert!(
-        Expression::compile("TRUE")
-            .unwrap()
-            .evaluate_bool(&no)
-            .unwrap()
-    );
-    assert!(
-        !Expression::compile("${a} ")
-            .unwrap()
-            .evaluate_bool(&[("a", "true")].to_vec())
-            .unwrap()
-    );
+    assert!(Expression::compile("${a}").unwrap().evaluate_bool(&[("a", "TRUE")].to_vec()).unwrap());
+    assert!(Expression::compile("TRUE").unwrap().evaluate_bool(&no).unwrap());
+    assert!(!Expression::compile("${a} ").unwrap().evaluate_bool(&[("a", "true")].to_vec()).unwrap());
 }
 
 #[test]
@@ -171,25 +125,17 @@ fn environment_variable_fallback() {
     let path = std::env::var("PATH").unwrap_or_default();
     let e = Expression::compile("${PATH}").unwrap();
     let none: Vec<(String, String)> = Vec::new();
-    assert_eq!(
-        e.evaluate_with(&none, None, &EvalEnv::default()).unwrap(),
-        path
-    );
+    assert_eq!(e.evaluate_with(&none, None, &EvalEnv::default()).unwrap(), path);
     assert_eq!(e.evaluate_with(&none, None, &env()).unwrap(), "");
     let shadow = vec![("PATH".to_string(), "attr wins".to_string())];
-    assert_eq!(
-        e.evaluate_with(&shadow, None, &EvalEnv::default()).unwrap(),
-        "attr wins"
-    );
+    assert_eq!(e.evaluate_with(&shadow, None, &EvalEnv::default()).unwrap(), "attr wins");
 }
 
 #[test]
 fn parameters_resolve_inside_and_outside_expressions() {
     let params: HashMap<String, String> = HashMap::from([("dir".into(), "/data".into())]);
     let e = Expression::compile("#{dir}/${name:toLower()}-${#{dir}:length()}").unwrap();
-    let out = e
-        .evaluate_with(&vec![("name", "A.TXT")], Some(&params), &env())
-        .unwrap();
+    let out = e.evaluate_with(&vec![("name", "A.TXT")], Some(&params), &env()).unwrap();
     assert_eq!(out, "/data/a.txt-5");
 }
 
@@ -208,27 +154,12 @@ fn expression_is_send_sync_clone() {
 #[test]
 fn string_family() {
     let a = [("s", "Hello World")];
-    assert_eq!(
-        ev("${s:toLower():replace('o', '0')}", &a).unwrap(),
-        "hell0 w0rld"
-    );
-    assert_eq!(
-        ev("${s:substringAfter(' '):prepend('>')}", &a).unwrap(),
-        ">World"
-    );
+    assert_eq!(ev("${s:toLower():replace('o', '0')}", &a).unwrap(), "hell0 w0rld");
+    assert_eq!(ev("${s:substringAfter(' '):prepend('>')}", &a).unwrap(), ">World");
     assert_eq!(ev("${s:length():plus(1)}", &a).unwrap(), "12");
-    assert_eq!(
-        ev("${s:replaceAll('(\\w+) (\\w+)', '$2 $1')}", &a).unwrap(),
-        "World Hello"
-    );
-    assert_eq!(
-        ev("${s:urlEncode():urlDecode()}", &a).unwrap(),
-        "Hello World"
-    );
-    assert_eq!(
-        ev("${s:escapeXml():unescapeXml()}", &[("s", "<&>")]).unwrap(),
-        "<&>"
-    );
+    assert_eq!(ev("${s:replaceAll('(\\w+) (\\w+)', '$2 $1')}", &a).unwrap(), "World Hello");
+    assert_eq!(ev("${s:urlEncode():urlDecode()}", &a).unwrap(), "Hello World");
+    assert_eq!(ev("${s:escapeXml():unescapeXml()}", &[("s", "<&>")]).unwrap(), "<&>");
 }
 
 #[test]
@@ -237,38 +168,18 @@ fn math_family() {
     assert_eq!(ev("${a:divide(2)}", &[("a", "7")]).unwrap(), "3");
     assert_eq!(ev("${a:divide(2.0)}", &[("a", "7")]).unwrap(), "3.5");
     assert_eq!(ev("${a:mod(-3)}", &[("a", "-7")]).unwrap(), "-1");
-    assert_eq!(
-        ev("${a:toDecimal():multiply(1e10)}", &[("a", "1")]).unwrap(),
-        "1.0E10"
-    );
-    assert_eq!(
-        ev("${a:plus(1)}", &[("a", "9223372036854775807")]).unwrap(),
-        "-9223372036854775808"
-    );
+    assert_eq!(ev("${a:toDecimal():multiply(1e10)}", &[("a", "1")]).unwrap(), "1.0E10");
+    assert_eq!(ev("${a:plus(1)}", &[("a", "9223372036854775807")]).unwrap(), "-9223372036854775808");
 }
 
 #[test]
 fn date_family() {
+    assert_eq!(ev("${now():format('yyyy-MM-dd')}", &[]).unwrap(), "2014-06-24");
     assert_eq!(
-        ev("${now():format('yyyy-MM-dd')}", &[]).unwrap(),
-        "2014-06-24"
-    );
-    assert_eq!(
-        ev(
-            "${d:toDate('dd/MM/yyyy HH:mm', 'Europe/Paris'):toNumber()}",
-            &[("d", "01/01/2020 01:00")]
-        )
-        .unwrap(),
+        ev("${d:toDate('dd/MM/yyyy HH:mm', 'Europe/Paris'):toNumber()}", &[("d", "01/01/2020 01:00")]).unwrap(),
         "1577836800000"
     );
-    assert_eq!(
-        ev(
-            "${d:toDate('yyyy-MM-dd'):format('EEE')}",
-            &[("d", "2024-02-29")]
-        )
-        .unwrap(),
-        "Thu"
-    );
+    assert_eq!(ev("${d:toDate('yyyy-MM-dd'):format('EEE')}", &[("d", "2024-02-29")]).unwrap(), "Thu");
     assert!(ev("${d:toDate('yyyy-MM-dd')}", &[("d", "nope")]).is_err());
 }
 
@@ -277,30 +188,15 @@ fn json_family() {
     let a = [("j", r#"{"a":{"b":[1,2,3]},"s":"x"}"#)];
     assert_eq!(ev("${j:jsonPath('$.a.b[1]')}", &a).unwrap(), "2");
     assert_eq!(ev("${j:jsonPath('$.a.b')}", &a).unwrap(), "[1,2,3]");
-    assert_eq!(
-        ev("${j:jsonPathSet('$.s', 'y'):jsonPath('$.s')}", &a).unwrap(),
-        "y"
-    );
+    assert_eq!(ev("${j:jsonPathSet('$.s', 'y'):jsonPath('$.s')}", &a).unwrap(), "y");
     assert_eq!(ev("${j:isJson()}", &a).unwrap(), "true");
 }
 
 #[test]
 fn multi_attribute_family() {
     let a = [("x.1", "1"), ("x.2", "22"), ("y", "3")];
-    assert_eq!(
-        ev("${allMatchingAttributes('x\\..*'):join('+')}", &a).unwrap(),
-        "1+22"
-    );
-    assert_eq!(
-        ev("${anyMatchingAttribute('x\\..*'):length():gt(1)}", &a).unwrap(),
-        "true"
-    );
-    assert_eq!(
-        ev("${allAttributes('x.1','y'):toNumber():lt(5)}", &a).unwrap(),
-        "true"
-    );
-    assert_eq!(
-        ev("${anyDelimitedValue('a;b', ';'):equals('b')}", &a).unwrap(),
-        "true"
-    );
+    assert_eq!(ev("${allMatchingAttributes('x\\..*'):join('+')}", &a).unwrap(), "1+22");
+    assert_eq!(ev("${anyMatchingAttribute('x\\..*'):length():gt(1)}", &a).unwrap(), "true");
+    assert_eq!(ev("${allAttributes('x.1','y'):toNumber():lt(5)}", &a).unwrap(), "true");
+    assert_eq!(ev("${anyDelimitedValue('a;b', ';'):equals('b')}", &a).unwrap(), "true");
 }

@@ -5,9 +5,7 @@ use std::borrow::Cow;
 use crate::EvalEnv;
 use crate::error::ElError;
 use crate::functions::date;
-use crate::number_format::{
-    NumberKind, classify, java_double_to_string, parse_java_double, parse_java_long,
-};
+use crate::number_format::{NumberKind, classify, java_double_to_string, parse_java_double, parse_java_long};
 
 /// A value produced while evaluating an expression. `Null` is NiFi's `null` (a missing
 /// attribute, a failed conversion); it renders as the empty string.
@@ -98,9 +96,7 @@ impl<'a> Value<'a> {
             Value::Str(s) => {
                 let t = s.trim();
                 match classify(t) {
-                    NumberKind::Whole => {
-                        Some(Num::Whole(parse_java_long(t).map_err(ElError::eval)?))
-                    }
+                    NumberKind::Whole => Some(Num::Whole(parse_java_long(t).map_err(ElError::eval)?)),
                     NumberKind::Decimal => parse_java_double(t).map(Num::Decimal),
                     NumberKind::NotNumber => None,
                 }

@@ -21,15 +21,12 @@ fn unescape(s: &str) -> String {
     if s == "<EMPTY>" {
         return String::new();
     }
-    s.replace("<TAB>", "\t")
-        .replace("<LF>", "\n")
-        .replace("<CR>", "\r")
-        .replace("<SP>", " ")
+    s.replace("<TAB>", "\t").replace("<LF>", "\n").replace("<CR>", "\r").replace("<SP>", " ")
 }
 
 fn parse_json_attrs(s: &str, line: usize) -> BTreeMap<String, String> {
-    let v: serde_json::Value = serde_json::from_str(s)
-        .unwrap_or_else(|e| panic!("line {line}: bad attribute JSON {s}: {e}"));
+    let v: serde_json::Value =
+        serde_json::from_str(s).unwrap_or_else(|e| panic!("line {line}: bad attribute JSON {s}: {e}"));
     v.as_object()
         .unwrap_or_else(|| panic!("line {line}: attributes must be a JSON object"))
         .iter()
@@ -55,17 +52,12 @@ fn conformance_suite() {
             continue;
         }
         if let Some(rest) = raw.strip_prefix("@set ") {
-            let (name, json) = rest
-                .split_once(' ')
-                .unwrap_or_else(|| panic!("line {line}: bad @set"));
+            let (name, json) = rest.split_once(' ').unwrap_or_else(|| panic!("line {line}: bad @set"));
             sets.insert(name.to_string(), parse_json_attrs(json, line));
             continue;
         }
         let cols: Vec<&str> = raw.split('\t').collect();
-        assert!(
-            cols.len() >= 3,
-            "line {line}: expected at least 3 tab-separated columns: {raw}"
-        );
+        assert!(cols.len() >= 3, "line {line}: expected at least 3 tab-separated columns: {raw}");
         cases += 1;
         let expr_text = unescape(cols[0]);
         let attrs: BTreeMap<String, String> = match cols[1] {
@@ -75,10 +67,8 @@ fn conformance_suite() {
                     Some((n, j)) => (n, Some(j)),
                     None => (&a[1..], None),
                 };
-                let mut m = sets
-                    .get(name)
-                    .unwrap_or_else(|| panic!("line {line}: unknown attribute set {name}"))
-                    .clone();
+                let mut m =
+                    sets.get(name).unwrap_or_else(|| panic!("line {line}: unknown attribute set {name}")).clone();
                 if let Some(j) = extra {
                     m.extend(parse_json_attrs(j, line));
                 }
@@ -108,31 +98,22 @@ fn conformance_suite() {
         let compiled = Expression::compile(&expr_text);
         let outcome: Result<String, (bool, ElError)> = match compiled {
             Err(e) => Err((true, e)),
-            Ok(x) => x
-                .evaluate_with(&attrs, Some(&params), &env)
-                .map_err(|e| (false, e)),
+            Ok(x) => x.evaluate_with(&attrs, Some(&params), &env).map_err(|e| (false, e)),
         };
         let ok = match (expected, &outcome) {
             ("!COMPILE", Err((true, _))) => true,
             ("!EVAL", Err((false, _))) => true,
-            (e, Ok(out)) if e.starts_with('~') => regex::Regex::new(&format!("^(?:{})$", &e[1..]))
-                .unwrap()
-                .is_match(out),
+            (e, Ok(out)) if e.starts_with('~') => {
+                regex::Regex::new(&format!("^(?:{})$", &e[1..])).unwrap().is_match(out)
+            }
             (e, Ok(out)) if !e.starts_with('!') => *out == unescape(e),
             _ => false,
         };
         if !ok {
-            failures.push(format!(
-                "line {line}: {expr_text}\n    expected: {expected}\n    got:      {outcome:?}"
-            ));
+            failures.push(format!("line {line}: {expr_text}\n    expected: {expected}\n    got:      {outcome:?}"));
         }
     }
     assert!(cases >= 300, "only {cases} conformance cases");
-    assert!(
-        failures.is_empty(),
-        "{} of {cases} conformance cases failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {cases} conformance cases failed:\n{}", failures.len(), failures.join("\n"));
     println!("{cases} conformance cases passed");
 }

@@ -7,11 +7,7 @@ use proptest::prelude::*;
 use sluice_expression::{EvalEnv, Expression};
 
 fn env() -> EvalEnv {
-    EvalEnv::default()
-        .with_fixed_now_millis(0)
-        .with_env_fallback(false)
-        .with_time_zone("UTC")
-        .unwrap()
+    EvalEnv::default().with_fixed_now_millis(0).with_env_fallback(false).with_time_zone("UTC").unwrap()
 }
 
 fn attrs() -> HashMap<String, String> {

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sluice_provenance::{
-    AttrMap, ContentRef, EventType, ProvenanceConfig, ProvenanceEvent, ProvenanceRepository, Query,
-    decode_events, encode_events,
+    AttrMap, ContentRef, EventType, ProvenanceConfig, ProvenanceEvent, ProvenanceRepository, Query, decode_events,
+    encode_events,
 };
 use uuid::Uuid;
 
@@ -29,12 +29,7 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut a = Args {
-        events: 1_000_000,
-        dir: None,
-        batch: 100,
-        block: 1024,
-    };
+    let mut a = Args { events: 1_000_000, dir: None, batch: 100, block: 1024 };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let mut v = || it.next().unwrap_or_else(|| panic!("{k} needs a value"));
@@ -58,11 +53,7 @@ struct Component {
 
 impl Component {
     fn new(kind: &str, name: &str) -> Self {
-        Component {
-            id: Arc::from(Uuid::new_v4().to_string()),
-            kind: Arc::from(kind),
-            name: Arc::from(name),
-        }
+        Component { id: Arc::from(Uuid::new_v4().to_string()), kind: Arc::from(kind), name: Arc::from(name) }
     }
 }
 
@@ -125,11 +116,7 @@ fn new_ev(
         previous_attributes: prev,
         updated_attributes: attrs,
         previous_content: None,
-        updated_content: Some(ContentRef {
-            segment: id >> 12,
-            offset: (id & 4095) * 1024,
-            len: 1024,
-        }),
+        updated_content: Some(ContentRef { segment: id >> 12, offset: (id & 4095) * 1024, len: 1024 }),
         size: 1024,
         lineage_start_millis: ts - 3,
         flow_revision: revision.clone(),
@@ -179,10 +166,7 @@ impl FlowGen {
         let n = self.n_flowfile;
         Arc::new(vec![
             (self.k_uuid.clone(), Arc::from(ff.to_string())),
-            (
-                self.k_filename.clone(),
-                Arc::from(format!("orders-{n:010}.json")),
-            ),
+            (self.k_filename.clone(), Arc::from(format!("orders-{n:010}.json"))),
             (self.k_path.clone(), self.v_path.clone()),
             (self.k_mime.clone(), self.v_mime.clone()),
             (self.k_offset.clone(), Arc::from(n.to_string())),
@@ -200,15 +184,7 @@ impl FlowGen {
         // RECEIVE
         let mut b = Vec::with_capacity(n);
         for (f, a) in ffs.iter().zip(&attrs) {
-            let mut e = new_ev(
-                Stamp(self.id(), EventType::Receive, ts),
-                *f,
-                &self.get,
-                a.clone(),
-                None,
-                &rev,
-                &q,
-            );
+            let mut e = new_ev(Stamp(self.id(), EventType::Receive, ts), *f, &self.get, a.clone(), None, &rev, &q);
             e.transit_uri = Some(format!("file:///data/in/orders/{}", a[1].1));
             b.push(e);
         }
@@ -217,10 +193,7 @@ impl FlowGen {
         let mut b = Vec::with_capacity(n);
         for (i, (f, a)) in ffs.iter().zip(attrs.iter_mut()).enumerate() {
             let mut v = a.as_ref().clone();
-            v.push((
-                self.k_tenant.clone(),
-                self.tenants[i % self.tenants.len()].clone(),
-            ));
+            v.push((self.k_tenant.clone(), self.tenants[i % self.tenants.len()].clone()));
             let new: AttrMap = Arc::new(v);
             let e = new_ev(
                 Stamp(self.id(), EventType::AttributesModified, ts + 1),
@@ -285,15 +258,7 @@ impl FlowGen {
             e.details = Some("Auto-Terminated by original relationship".into());
             fork_b.push(e);
             let ma = self.base_attrs(m);
-            let mut e = new_ev(
-                Stamp(self.id(), EventType::Join, ts + 4),
-                m,
-                &self.merge,
-                ma.clone(),
-                None,
-                &rev,
-                &q,
-            );
+            let mut e = new_ev(Stamp(self.id(), EventType::Join, ts + 4), m, &self.merge, ma.clone(), None, &rev, &q);
             e.parent_uuids = vec![c1, c2];
             e.relationship = Some(self.rel_merged.clone());
             join_b.push(e);
@@ -321,27 +286,13 @@ impl FlowGen {
         // SEND and DROP
         let mut b = Vec::with_capacity(outs.len() * 2);
         for (f, a) in &outs {
-            let mut e = new_ev(
-                Stamp(self.id(), EventType::Send, ts + 5),
-                *f,
-                &self.put,
-                a.clone(),
-                Some(a.clone()),
-                &rev,
-                &q,
-            );
+            let mut e =
+                new_ev(Stamp(self.id(), EventType::Send, ts + 5), *f, &self.put, a.clone(), Some(a.clone()), &rev, &q);
             e.transit_uri = Some(format!("file:///data/out/{}", a[1].1));
             e.relationship = Some(self.rel_success.clone());
             b.push(e);
-            let e = new_ev(
-                Stamp(self.id(), EventType::Drop, ts + 5),
-                *f,
-                &self.put,
-                a.clone(),
-                Some(a.clone()),
-                &rev,
-                &q,
-            );
+            let e =
+                new_ev(Stamp(self.id(), EventType::Drop, ts + 5), *f, &self.put, a.clone(), Some(a.clone()), &rev, &q);
             b.push(e);
         }
         emit(b);
@@ -357,10 +308,7 @@ fn ms(d: Duration) -> String {
 }
 
 fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 fn bench_codec() {
@@ -442,11 +390,9 @@ fn rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<f64>().ok())
-            })
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
         })
         .map_or(0.0, |kb| kb / 1024.0)
 }
@@ -463,10 +409,7 @@ fn main() {
             tmp.path().to_path_buf()
         }
     };
-    let config = ProvenanceConfig {
-        block_events: args.block,
-        ..ProvenanceConfig::default()
-    };
+    let config = ProvenanceConfig { block_events: args.block, ..ProvenanceConfig::default() };
 
     // Generation alone (to compare with the writer).
     {
@@ -476,10 +419,7 @@ fn main() {
         while c < 300_000 {
             g.wave(100, &mut |b| c += b.len() as u64);
         }
-        println!(
-            "event generation alone: {} events/s (producer thread)",
-            rate(c, t.elapsed())
-        );
+        println!("event generation alone: {} events/s (producer thread)", rate(c, t.elapsed()));
     }
 
     let rss_before = rss_mib();
@@ -529,11 +469,7 @@ fn main() {
                 "  ... writer time so far: build {} ms, sled apply {} ms, sled flush {} ms",
                 s.writer_build_millis, s.writer_store_millis, s.writer_sync_millis
             );
-            println!(
-                "  ... {} events written, {:.1} s",
-                s.events_written,
-                t.elapsed().as_secs_f64()
-            );
+            println!("  ... {} events written, {:.1} s", s.events_written, t.elapsed().as_secs_f64());
         }
     };
     let t_submit = t.elapsed();
@@ -550,10 +486,7 @@ fn main() {
         println!(
             "  CPU seconds: writer thread {:.2} ({} events per writer CPU-second), sled threads {:.2}, producer+main {:.2}",
             thread_cpu_secs("sluice-prov-wri"),
-            rate(
-                submitted,
-                Duration::from_secs_f64(thread_cpu_secs("sluice-prov-wri").max(0.01))
-            ),
+            rate(submitted, Duration::from_secs_f64(thread_cpu_secs("sluice-prov-wri").max(0.01))),
             thread_cpu_secs("sled"),
             thread_cpu_secs("prov_bench")
         );
@@ -561,11 +494,7 @@ fn main() {
             "  submits that waited for the writer: {} (total {} ms): {}",
             s.writer_waits,
             s.writer_wait_millis,
-            if s.writer_waits > 0 {
-                "writer-bound"
-            } else {
-                "producer-bound: the writer kept up"
-            }
+            if s.writer_waits > 0 { "writer-bound" } else { "producer-bound: the writer kept up" }
         );
         println!(
             "  stored: {} events, {} blocks, {:.1} B/event stored, sled on disk {:.1} MiB, RSS {:.0} MiB",
@@ -595,23 +524,14 @@ fn main() {
     // on an existing `--dir` measures a fresh process).
     let mid = repo.allocate_ids(0) / 2;
     let join = repo
-        .query(&Query {
-            event_type: Some(EventType::Join),
-            before_id: Some(mid),
-            limit: 1,
-            ..Query::default()
-        })
+        .query(&Query { event_type: Some(EventType::Join), before_id: Some(mid), limit: 1, ..Query::default() })
         .unwrap()
         .events
         .pop()
         .expect("a JOIN event");
     let d = join.flowfile_uuid;
     let fork = repo
-        .query(&Query {
-            flowfile: Some(join.parent_uuids[0]),
-            event_type: Some(EventType::Fork),
-            ..Query::default()
-        })
+        .query(&Query { flowfile: Some(join.parent_uuids[0]), event_type: Some(EventType::Fork), ..Query::default() })
         .unwrap()
         .events
         .pop()
@@ -633,11 +553,7 @@ fn main() {
             assert_eq!(l.flowfiles().len(), 4);
         }
     }
-    let q = Query {
-        component: Some("Write to /data/out".into()),
-        limit: 1000,
-        ..Query::default()
-    };
+    let q = Query { component: Some("Write to /data/out".into()), limit: 1000, ..Query::default() };
     for round in ["cold", "warm"] {
         let t = Instant::now();
         let r = repo.query(&q).unwrap();
@@ -649,12 +565,7 @@ fn main() {
         );
     }
     let t = Instant::now();
-    let r = repo
-        .query(&Query {
-            flowfile: Some(old_flowfile),
-            ..Query::default()
-        })
-        .unwrap();
+    let r = repo.query(&Query { flowfile: Some(old_flowfile), ..Query::default() }).unwrap();
     println!(
         "events of one old flowfile: {} ({} events, {} blocks decoded)",
         ms(t.elapsed()),
@@ -663,10 +574,7 @@ fn main() {
     );
     let t = Instant::now();
     let r = repo
-        .query(&Query {
-            attribute: Some(("filename".into(), "orders-0000000042.json".into())),
-            ..Query::default()
-        })
+        .query(&Query { attribute: Some(("filename".into(), "orders-0000000042.json".into())), ..Query::default() })
         .unwrap();
     println!(
         "attribute filename=<one old file> (checks every block's filter): {} ({} events, {} blocks decoded)",
@@ -675,25 +583,12 @@ fn main() {
         r.scanned_blocks
     );
     let t = Instant::now();
-    let r = repo
-        .query(&Query {
-            event_type: Some(EventType::Join),
-            limit: 100,
-            ..Query::default()
-        })
-        .unwrap();
-    println!(
-        "newest 100 JOIN events: {} ({} blocks decoded)",
-        ms(t.elapsed()),
-        r.scanned_blocks
-    );
+    let r = repo.query(&Query { event_type: Some(EventType::Join), limit: 100, ..Query::default() }).unwrap();
+    println!("newest 100 JOIN events: {} ({} blocks decoded)", ms(t.elapsed()), r.scanned_blocks);
     let t = Instant::now();
     let e = repo.event(mid / 2).unwrap();
     println!("event by id: {} (found: {})", ms(t.elapsed()), e.is_some());
     let t = Instant::now();
     let removed = repo.enforce_retention().unwrap();
-    println!(
-        "retention pass with nothing to remove: {} ({removed} removed)",
-        ms(t.elapsed())
-    );
+    println!("retention pass with nothing to remove: {} ({removed} removed)", ms(t.elapsed()));
 }

@@ -74,9 +74,7 @@ pub(crate) struct BlockSummary {
 impl BlockSummary {
     /// Whether the block may hold an event of `component` (an id or a name).
     pub fn may_have_component(&self, component: &str) -> bool {
-        self.components
-            .binary_search_by(|c| (**c).cmp(component))
-            .is_ok()
+        self.components.binary_search_by(|c| (**c).cmp(component)).is_ok()
     }
 
     /// Whether the block may hold an event concerning a flowfile with this [`uuid_hash`].
@@ -128,17 +126,13 @@ impl BlockSummary {
         }
         let block_id = r.varint()?;
         let min_id = r.varint()?;
-        let max_id = min_id
-            .checked_add(r.varint()?)
-            .ok_or_else(|| ProvenanceError::decode("id range overflow"))?;
+        let max_id = min_id.checked_add(r.varint()?).ok_or_else(|| ProvenanceError::decode("id range overflow"))?;
         let ts: [u8; 8] = r.bytes(8)?.try_into().expect("8 bytes");
         let min_ts = i64::from_le_bytes(ts);
         let max_ts = min_ts.wrapping_add(r.varint()? as i64);
-        let events = u32::try_from(r.varint()?)
-            .map_err(|_| ProvenanceError::decode("event count overflow"))?;
+        let events = u32::try_from(r.varint()?).map_err(|_| ProvenanceError::decode("event count overflow"))?;
         let stored_bytes = r.varint()?;
-        let type_mask = u32::try_from(r.varint()?)
-            .map_err(|_| ProvenanceError::decode("type mask overflow"))?;
+        let type_mask = u32::try_from(r.varint()?).map_err(|_| ProvenanceError::decode("type mask overflow"))?;
         let nc = r.count(1)?;
         let mut components = Vec::with_capacity(nc);
         for _ in 0..nc {
@@ -148,17 +142,12 @@ impl BlockSummary {
         let mut flowfiles = Vec::with_capacity(nf);
         let mut prev = 0u32;
         for _ in 0..nf {
-            let d = u32::try_from(r.varint()?)
-                .map_err(|_| ProvenanceError::decode("flowfile hash overflow"))?;
-            prev = prev
-                .checked_add(d)
-                .ok_or_else(|| ProvenanceError::decode("flowfile hash overflow"))?;
+            let d = u32::try_from(r.varint()?).map_err(|_| ProvenanceError::decode("flowfile hash overflow"))?;
+            prev = prev.checked_add(d).ok_or_else(|| ProvenanceError::decode("flowfile hash overflow"))?;
             flowfiles.push(prev);
         }
         if r.pos != buf.len() {
-            return Err(ProvenanceError::decode(
-                "trailing bytes after block summary",
-            ));
+            return Err(ProvenanceError::decode("trailing bytes after block summary"));
         }
         Ok(BlockSummary {
             block_id,
@@ -212,10 +201,7 @@ impl AttrFilter {
     fn with_items(n: usize) -> Self {
         // At most 2^32 bits: probes are mapped with 32-bit multiply-shift.
         let words = (n * Self::BITS_PER_ITEM).div_ceil(64).clamp(1, 1 << 26);
-        AttrFilter {
-            k: Self::K,
-            bits: vec![0; words],
-        }
+        AttrFilter { k: Self::K, bits: vec![0; words] }
     }
 
     /// The bit positions for hash `h`: double hashing, each 32-bit probe mapped onto the `m`
@@ -238,8 +224,7 @@ impl AttrFilter {
     /// Whether the pair may be in the block (false positives possible, no false negatives).
     pub fn may_contain(&self, name: &str, value: &str) -> bool {
         let m = (self.bits.len() * 64) as u64;
-        Self::probes(m, self.k, attr_hash(name, value))
-            .all(|bit| self.bits[bit / 64] & (1 << (bit % 64)) != 0)
+        Self::probes(m, self.k, attr_hash(name, value)).all(|bit| self.bits[bit / 64] & (1 << (bit % 64)) != 0)
     }
 
     /// Serialises the filter (the `a/` value).
@@ -358,9 +343,7 @@ pub(crate) fn build_block(
         {
             for (i, (k, v)) in p.iter().enumerate() {
                 // Pairs unchanged at the same position are already in.
-                let same = upd
-                    .get(i)
-                    .is_some_and(|(uk, uv)| Arc::ptr_eq(uk, k) && Arc::ptr_eq(uv, v));
+                let same = upd.get(i).is_some_and(|(uk, uv)| Arc::ptr_eq(uk, k) && Arc::ptr_eq(uv, v));
                 if !same {
                     filter.insert(attr_value_hash(name_hash(k), v));
                 }
@@ -391,31 +374,22 @@ pub(crate) fn build_block(
     let mut summary_value = summary.encode();
     summary.stored_bytes = fixed + summary_value.len() as u64;
     summary_value = summary.encode();
-    BuiltBlock {
-        summary,
-        block_value,
-        summary_value,
-        attr_value,
-    }
+    BuiltBlock { summary, block_value, summary_value, attr_value }
 }
 
 /// Decodes a block value (`b/`) into its events, sorted by id.
 pub(crate) fn decode_block(value: &[u8]) -> Result<Vec<ProvenanceEvent>, ProvenanceError> {
-    let (&format, rest) = value
-        .split_first()
-        .ok_or_else(|| ProvenanceError::decode("empty block"))?;
+    let (&format, rest) = value.split_first().ok_or_else(|| ProvenanceError::decode("empty block"))?;
     if format != BLOCK_FORMAT_LZ4 {
         return Err(ProvenanceError::decode("unknown block format"));
     }
-    let size: [u8; 4] = rest
-        .get(..4)
-        .and_then(|s| s.try_into().ok())
-        .ok_or_else(|| ProvenanceError::decode("truncated block"))?;
+    let size: [u8; 4] =
+        rest.get(..4).and_then(|s| s.try_into().ok()).ok_or_else(|| ProvenanceError::decode("truncated block"))?;
     let size = u32::from_le_bytes(size) as usize;
     if size > MAX_BLOCK_RAW {
         return Err(ProvenanceError::decode("block claims an implausible size"));
     }
-    let raw = lz4_flex::block::decompress(&rest[4..], size)
-        .map_err(|e| ProvenanceError::decode(format!("lz4: {e}")))?;
+    let raw =
+        lz4_flex::block::decompress(&rest[4..], size).map_err(|e| ProvenanceError::decode(format!("lz4: {e}")))?;
     decode_events(&raw)
 }

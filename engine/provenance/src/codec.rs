@@ -47,22 +47,14 @@ const F_QUEUE: u8 = 1 << 7;
 
 /// Encodes one event (all strings inline) and appends it to `out`.
 pub fn encode_event(event: &ProvenanceEvent, out: &mut Vec<u8>) {
-    let mut enc = Encoder {
-        table: None,
-        prev_id: 0,
-        prev_ts: 0,
-    };
+    let mut enc = Encoder { table: None, prev_id: 0, prev_ts: 0 };
     enc.event(event, out);
 }
 
 /// Decodes one event written by [`encode_event`]; returns it and the number of bytes consumed.
 pub fn decode_event(buf: &[u8]) -> Result<(ProvenanceEvent, usize), ProvenanceError> {
     let mut r = Reader { buf, pos: 0 };
-    let mut dec = Decoder {
-        table: Vec::new(),
-        prev_id: 0,
-        prev_ts: 0,
-    };
+    let mut dec = Decoder { table: Vec::new(), prev_id: 0, prev_ts: 0 };
     let ev = dec.event(&mut r)?;
     Ok((ev, r.pos))
 }
@@ -79,11 +71,7 @@ pub fn encode_events_into(events: &[ProvenanceEvent], out: &mut Vec<u8>) {
     let mut body = Vec::with_capacity(events.len() * 160);
     let mut interner = Interner::with_capacity(64);
     {
-        let mut enc = Encoder {
-            table: Some(&mut interner),
-            prev_id: 0,
-            prev_ts: 0,
-        };
+        let mut enc = Encoder { table: Some(&mut interner), prev_id: 0, prev_ts: 0 };
         for ev in events {
             enc.event(ev, &mut body);
         }
@@ -113,11 +101,7 @@ pub fn decode_events(buf: &[u8]) -> Result<Vec<ProvenanceEvent>, ProvenanceError
     for _ in 0..n_strings {
         table.push(r.inline_str()?);
     }
-    let mut dec = Decoder {
-        table,
-        prev_id: 0,
-        prev_ts: 0,
-    };
+    let mut dec = Decoder { table, prev_id: 0, prev_ts: 0 };
     let mut events = Vec::with_capacity(count);
     for _ in 0..count {
         events.push(dec.event(&mut r)?);
@@ -196,17 +180,10 @@ impl<'a> Encoder<'_, 'a> {
         }
     }
 
-    fn attrs_diff(
-        &mut self,
-        prev: &'a [(Arc<str>, Arc<str>)],
-        upd: &'a [(Arc<str>, Arc<str>)],
-        out: &mut Vec<u8>,
-    ) {
+    fn attrs_diff(&mut self, prev: &'a [(Arc<str>, Arc<str>)], upd: &'a [(Arc<str>, Arc<str>)], out: &mut Vec<u8>) {
         put_varint(out, upd.len() as u64);
         for (i, (k, v)) in upd.iter().enumerate() {
-            let same = prev
-                .get(i)
-                .is_some_and(|(pk, pv)| same_str(pk, k) && same_str(pv, v));
+            let same = prev.get(i).is_some_and(|(pk, pv)| same_str(pk, k) && same_str(pv, v));
             if same {
                 out.push(0);
             } else {
@@ -280,10 +257,7 @@ impl<'a> Encoder<'_, 'a> {
             put_content(out, c);
         }
         put_varint(out, ev.size);
-        put_varint(
-            out,
-            zigzag(ev.lineage_start_millis.wrapping_sub(ev.timestamp_millis)),
-        );
+        put_varint(out, zigzag(ev.lineage_start_millis.wrapping_sub(ev.timestamp_millis)));
         self.strref(&ev.flow_revision, out);
         if let Some(q) = &ev.source_queue_id {
             self.strref(q, out);
@@ -367,10 +341,7 @@ impl<'b> Reader<'b> {
 
     #[inline]
     pub(crate) fn u8(&mut self) -> Result<u8, ProvenanceError> {
-        let b = *self
-            .buf
-            .get(self.pos)
-            .ok_or_else(|| ProvenanceError::decode("unexpected end of input"))?;
+        let b = *self.buf.get(self.pos).ok_or_else(|| ProvenanceError::decode("unexpected end of input"))?;
         self.pos += 1;
         Ok(b)
     }
@@ -450,11 +421,7 @@ impl<'b> Reader<'b> {
     }
 
     fn content(&mut self) -> Result<ContentRef, ProvenanceError> {
-        Ok(ContentRef {
-            segment: self.varint()?,
-            offset: self.varint()?,
-            len: self.varint()?,
-        })
+        Ok(ContentRef { segment: self.varint()?, offset: self.varint()?, len: self.varint()? })
     }
 }
 
@@ -502,9 +469,7 @@ impl Decoder {
         for i in 0..n {
             match r.u8()? {
                 0 => {
-                    let pair = prev
-                        .get(i)
-                        .ok_or_else(|| ProvenanceError::decode("attribute diff out of range"))?;
+                    let pair = prev.get(i).ok_or_else(|| ProvenanceError::decode("attribute diff out of range"))?;
                     v.push(pair.clone());
                 }
                 1 => {
@@ -521,8 +486,8 @@ impl Decoder {
     fn event(&mut self, r: &mut Reader<'_>) -> Result<ProvenanceEvent, ProvenanceError> {
         let id = self.prev_id.wrapping_add(unzigzag(r.varint()?) as u64);
         self.prev_id = id;
-        let event_type = EventType::from_code(r.u8()?)
-            .ok_or_else(|| ProvenanceError::decode("unknown event type code"))?;
+        let event_type =
+            EventType::from_code(r.u8()?).ok_or_else(|| ProvenanceError::decode("unknown event type code"))?;
         let flags = r.u8()?;
         let timestamp_millis = self.prev_ts.wrapping_add(unzigzag(r.varint()?));
         self.prev_ts = timestamp_millis;
@@ -533,21 +498,9 @@ impl Decoder {
         let component_id = self.strref(r)?;
         let component_type = self.strref(r)?;
         let component_name = self.strref(r)?;
-        let relationship = if flags & F_RELATIONSHIP != 0 {
-            Some(self.strref(r)?)
-        } else {
-            None
-        };
-        let details = if flags & F_DETAILS != 0 {
-            Some(r.str_bytes()?.to_owned())
-        } else {
-            None
-        };
-        let transit_uri = if flags & F_TRANSIT != 0 {
-            Some(r.str_bytes()?.to_owned())
-        } else {
-            None
-        };
+        let relationship = if flags & F_RELATIONSHIP != 0 { Some(self.strref(r)?) } else { None };
+        let details = if flags & F_DETAILS != 0 { Some(r.str_bytes()?.to_owned()) } else { None };
+        let transit_uri = if flags & F_TRANSIT != 0 { Some(r.str_bytes()?.to_owned()) } else { None };
         let (previous_attributes, updated_attributes) = if flags & F_PREV_ATTRS != 0 {
             let prev = self.attrs(r)?;
             if flags & F_SAME_ATTRS != 0 {
@@ -558,30 +511,16 @@ impl Decoder {
             }
         } else {
             if flags & F_SAME_ATTRS != 0 {
-                return Err(ProvenanceError::decode(
-                    "same-attributes flag without previous",
-                ));
+                return Err(ProvenanceError::decode("same-attributes flag without previous"));
             }
             (None, self.attrs(r)?)
         };
-        let previous_content = if flags & F_PREV_CONTENT != 0 {
-            Some(r.content()?)
-        } else {
-            None
-        };
-        let updated_content = if flags & F_UPD_CONTENT != 0 {
-            Some(r.content()?)
-        } else {
-            None
-        };
+        let previous_content = if flags & F_PREV_CONTENT != 0 { Some(r.content()?) } else { None };
+        let updated_content = if flags & F_UPD_CONTENT != 0 { Some(r.content()?) } else { None };
         let size = r.varint()?;
         let lineage_start_millis = timestamp_millis.wrapping_add(unzigzag(r.varint()?));
         let flow_revision = self.strref(r)?;
-        let source_queue_id = if flags & F_QUEUE != 0 {
-            Some(self.strref(r)?)
-        } else {
-            None
-        };
+        let source_queue_id = if flags & F_QUEUE != 0 { Some(self.strref(r)?) } else { None };
         Ok(ProvenanceEvent {
             id,
             event_type,
@@ -614,16 +553,7 @@ mod tests {
 
     #[test]
     fn varint_round_trip_edges() {
-        for v in [
-            0u64,
-            1,
-            127,
-            128,
-            300,
-            u32::MAX as u64,
-            u64::MAX - 1,
-            u64::MAX,
-        ] {
+        for v in [0u64, 1, 127, 128, 300, u32::MAX as u64, u64::MAX - 1, u64::MAX] {
             let mut b = Vec::new();
             put_varint(&mut b, v);
             let mut r = Reader::new(&b);

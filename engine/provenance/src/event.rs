@@ -148,11 +148,7 @@ impl FromStr for EventType {
         if norm == "ADDINFO" {
             return Ok(EventType::AddInfo);
         }
-        EventType::ALL
-            .iter()
-            .copied()
-            .find(|t| t.as_str() == norm)
-            .ok_or_else(|| ParseEventTypeError(s.to_string()))
+        EventType::ALL.iter().copied().find(|t| t.as_str() == norm).ok_or_else(|| ParseEventTypeError(s.to_string()))
     }
 }
 
@@ -230,17 +226,12 @@ impl ProvenanceEvent {
     pub fn has_attribute_value(&self, name: &str, value: &str) -> bool {
         let hit = |m: &AttrMap| m.iter().any(|(k, v)| &**k == name && &**v == value);
         hit(&self.updated_attributes)
-            || self
-                .previous_attributes
-                .as_ref()
-                .is_some_and(|p| !Arc::ptr_eq(p, &self.updated_attributes) && hit(p))
+            || self.previous_attributes.as_ref().is_some_and(|p| !Arc::ptr_eq(p, &self.updated_attributes) && hit(p))
     }
 
     /// Whether the event concerns `uuid` as its flowfile, a parent or a child.
     pub fn touches(&self, uuid: &Uuid) -> bool {
-        self.flowfile_uuid == *uuid
-            || self.parent_uuids.contains(uuid)
-            || self.child_uuids.contains(uuid)
+        self.flowfile_uuid == *uuid || self.parent_uuids.contains(uuid) || self.child_uuids.contains(uuid)
     }
 
     /// Borrowed, serialisable summary view (list pages of the HTTP API).
@@ -289,11 +280,7 @@ impl ProvenanceEvent {
 }
 
 fn lookup<'a>(attrs: &'a [(Arc<str>, Arc<str>)], name: &str) -> Option<&'a str> {
-    attrs
-        .iter()
-        .rev()
-        .find(|(k, _)| &**k == name)
-        .map(|(_, v)| &**v)
+    attrs.iter().rev().find(|(k, _)| &**k == name).map(|(_, v)| &**v)
 }
 
 /// The JSON summary of an event: every field except attributes and content claims.

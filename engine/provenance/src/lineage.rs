@@ -133,11 +133,7 @@ fn ev_node_id(id: u64) -> String {
 }
 
 /// Builds the lineage of `start`, with at most `max_nodes` nodes.
-pub(crate) fn build(
-    shared: &Shared,
-    start: Uuid,
-    max_nodes: usize,
-) -> Result<Lineage, ProvenanceError> {
+pub(crate) fn build(shared: &Shared, start: Uuid, max_nodes: usize) -> Result<Lineage, ProvenanceError> {
     let max_nodes = max_nodes.max(1);
     let mut events: BTreeMap<u64, ProvenanceEvent> = BTreeMap::new();
     let mut flowfiles: Vec<Uuid> = vec![start];
@@ -183,10 +179,7 @@ pub(crate) fn build(
                     next_up.insert(e.flowfile_uuid);
                 }
             }
-            for u in std::iter::once(&e.flowfile_uuid)
-                .chain(&e.parent_uuids)
-                .chain(&e.child_uuids)
-            {
+            for u in std::iter::once(&e.flowfile_uuid).chain(&e.parent_uuids).chain(&e.child_uuids) {
                 if ff_seen.insert(*u) {
                     flowfiles.push(*u);
                 }
@@ -210,11 +203,7 @@ pub(crate) fn build(
     Ok(assemble(flowfiles, events, truncated))
 }
 
-fn assemble(
-    flowfiles: Vec<Uuid>,
-    events: BTreeMap<u64, ProvenanceEvent>,
-    truncated: bool,
-) -> Lineage {
+fn assemble(flowfiles: Vec<Uuid>, events: BTreeMap<u64, ProvenanceEvent>, truncated: bool) -> Lineage {
     let ff_set: HashSet<Uuid> = flowfiles.iter().copied().collect();
     let mut by_ff: HashMap<Uuid, Vec<u64>> = HashMap::new();
     for e in events.values() {
@@ -255,13 +244,8 @@ fn assemble(
             }
         }
     }
-    let mut nodes: Vec<LineageNode> = flowfiles
-        .iter()
-        .map(|u| LineageNode::Flowfile {
-            id: ff_node_id(u),
-            uuid: *u,
-        })
-        .collect();
+    let mut nodes: Vec<LineageNode> =
+        flowfiles.iter().map(|u| LineageNode::Flowfile { id: ff_node_id(u), uuid: *u }).collect();
     nodes.extend(events.values().map(|e| LineageNode::Event {
         id: ev_node_id(e.id),
         event_id: e.id,
@@ -271,9 +255,5 @@ fn assemble(
         component_id: e.component_id.clone(),
         component_name: e.component_name.clone(),
     }));
-    Lineage {
-        nodes,
-        edges,
-        truncated,
-    }
+    Lineage { nodes, edges, truncated }
 }

@@ -64,15 +64,9 @@ impl Query {
             && self.since_millis.is_none_or(|s| e.timestamp_millis >= s)
             && self.until_millis.is_none_or(|u| e.timestamp_millis <= u)
             && self.event_type.is_none_or(|t| e.event_type == t)
-            && self
-                .component
-                .as_deref()
-                .is_none_or(|c| &*e.component_id == c || &*e.component_name == c)
+            && self.component.as_deref().is_none_or(|c| &*e.component_id == c || &*e.component_name == c)
             && self.flowfile.is_none_or(|f| e.touches(&f))
-            && self
-                .attribute
-                .as_ref()
-                .is_none_or(|(n, v)| e.has_attribute_value(n, v))
+            && self.attribute.as_ref().is_none_or(|(n, v)| e.has_attribute_value(n, v))
     }
 
     /// Whether a block with this summary may hold a matching event.
@@ -80,10 +74,7 @@ impl Query {
         self.before_id.is_none_or(|id| b.min_id < id)
             && b.overlaps_time(self.since_millis, self.until_millis)
             && self.event_type.is_none_or(|t| b.may_have_type(t))
-            && self
-                .component
-                .as_deref()
-                .is_none_or(|c| b.may_have_component(c))
+            && self.component.as_deref().is_none_or(|c| b.may_have_component(c))
             && ff_hash.is_none_or(|h| b.may_have_flowfile(h))
     }
 }
@@ -169,21 +160,12 @@ pub(crate) fn run(shared: &Shared, q: &Query) -> Result<QueryResult, ProvenanceE
     // A WAL replay after a crash may have stored an event twice.
     found.dedup_by_key(|e| e.id);
     found.truncate(limit);
-    result.next_before_id = if found.len() == limit {
-        found.last().map(|e| e.id)
-    } else {
-        None
-    };
+    result.next_before_id = if found.len() == limit { found.last().map(|e| e.id) } else { None };
     result.events = found;
     Ok(result)
 }
 
-fn attr_filter_may_match(
-    shared: &Shared,
-    b: &BlockSummary,
-    name: &str,
-    value: &str,
-) -> Result<bool, ProvenanceError> {
+fn attr_filter_may_match(shared: &Shared, b: &BlockSummary, name: &str, value: &str) -> Result<bool, ProvenanceError> {
     match shared.store.get(&block_key(PREFIX_ATTR, b.block_id))? {
         Some(v) => Ok(AttrFilter::decode(&v).map_or(true, |f| f.may_contain(name, value))),
         None => Ok(true),
@@ -191,10 +173,7 @@ fn attr_filter_may_match(
 }
 
 /// One event by id.
-pub(crate) fn event_by_id(
-    shared: &Shared,
-    id: u64,
-) -> Result<Option<ProvenanceEvent>, ProvenanceError> {
+pub(crate) fn event_by_id(shared: &Shared, id: u64) -> Result<Option<ProvenanceEvent>, ProvenanceError> {
     let candidates = shared.blocks_where(|b| b.min_id <= id && id <= b.max_id);
     for b in candidates.iter().rev() {
         if let Some(events) = shared.load_block(b.block_id)?
@@ -219,8 +198,7 @@ pub(crate) fn events_touching(
     let mut hashes: Vec<u32> = uuids.iter().map(uuid_hash).collect();
     hashes.sort_unstable();
     hashes.dedup();
-    let candidates: Vec<Arc<BlockSummary>> =
-        shared.blocks_where(|b| hashes.iter().any(|h| b.may_have_flowfile(*h)));
+    let candidates: Vec<Arc<BlockSummary>> = shared.blocks_where(|b| hashes.iter().any(|h| b.may_have_flowfile(*h)));
     let mut out = Vec::new();
     for b in candidates {
         let Some(events) = shared.load_block(b.block_id)? else {

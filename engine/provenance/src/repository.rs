@@ -14,8 +14,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::block::{
-    BlockSummary, PREFIX_ATTR, PREFIX_BLOCK, PREFIX_INDEX, StringPool, block_key, decode_block,
-    key_block_id,
+    BlockSummary, PREFIX_ATTR, PREFIX_BLOCK, PREFIX_INDEX, StringPool, block_key, decode_block, key_block_id,
 };
 use crate::config::ProvenanceConfig;
 use crate::error::ProvenanceError;
@@ -107,21 +106,12 @@ impl Shared {
 
     /// The summaries for which `keep` holds, in block id order.
     pub fn blocks_where(&self, keep: impl Fn(&BlockSummary) -> bool) -> Vec<Arc<BlockSummary>> {
-        self.index
-            .read()
-            .blocks
-            .values()
-            .filter(|b| keep(b))
-            .cloned()
-            .collect()
+        self.index.read().blocks.values().filter(|b| keep(b)).cloned().collect()
     }
 
     /// Reads and decodes a block (through the small decoded-block cache). `None` when retention
     /// removed it meanwhile or it is corrupt (logged, counted).
-    pub fn load_block(
-        &self,
-        block_id: u64,
-    ) -> Result<Option<Arc<Vec<ProvenanceEvent>>>, ProvenanceError> {
+    pub fn load_block(&self, block_id: u64) -> Result<Option<Arc<Vec<ProvenanceEvent>>>, ProvenanceError> {
         {
             let mut cache = self.cache.lock();
             if let Some(pos) = cache.iter().position(|(id, _)| *id == block_id) {
@@ -216,9 +206,7 @@ pub struct IntegrityReport {
 impl IntegrityReport {
     /// Whether every block has its summary and agrees with it.
     pub fn is_consistent(&self) -> bool {
-        self.index_without_block.is_empty()
-            && self.block_without_index.is_empty()
-            && self.mismatched.is_empty()
+        self.index_without_block.is_empty() && self.block_without_index.is_empty() && self.mismatched.is_empty()
     }
 }
 
@@ -280,15 +268,9 @@ impl ProvenanceRepository {
                 .unwrap_or(0))
         };
         let durable = meta(META_DURABLE_SEQ)?;
-        let max_id_next = index
-            .blocks
-            .values()
-            .map(|b| b.max_id + 1)
-            .max()
-            .unwrap_or(0);
+        let max_id_next = index.blocks.values().map(|b| b.max_id + 1).max().unwrap_or(0);
         let next_id = meta(META_NEXT_ID)?.max(max_id_next);
-        let next_block =
-            meta(META_NEXT_BLOCK)?.max(index.blocks.keys().next_back().map_or(0, |id| id + 1));
+        let next_block = meta(META_NEXT_BLOCK)?.max(index.blocks.keys().next_back().map_or(0, |id| id + 1));
         info!(
             blocks = index.blocks.len(),
             events = index.events,
@@ -307,10 +289,7 @@ impl ProvenanceRepository {
             next_id: AtomicU64::new(next_id),
             next_block_id: AtomicU64::new(next_block),
             durable_seq: AtomicU64::new(durable),
-            counters: Counters {
-                corrupt_blocks: AtomicU64::new(corrupt),
-                ..Counters::default()
-            },
+            counters: Counters { corrupt_blocks: AtomicU64::new(corrupt), ..Counters::default() },
             cache: Mutex::new(VecDeque::new()),
             retention_tx,
             retention_stop: AtomicBool::new(false),
@@ -318,9 +297,7 @@ impl ProvenanceRepository {
             retention_lock: Mutex::new(()),
         });
         let writer = Writer::new(shared.clone(), rx);
-        let writer = std::thread::Builder::new()
-            .name("sluice-prov-writer".into())
-            .spawn(move || writer.run())?;
+        let writer = std::thread::Builder::new().name("sluice-prov-writer".into()).spawn(move || writer.run())?;
         let rshared = shared.clone();
         let retention = std::thread::Builder::new()
             .name("sluice-prov-retention".into())
@@ -356,9 +333,7 @@ impl ProvenanceRepository {
     /// allocator (WAL replay after a crash) move the allocator past them.
     pub fn submit(&self, events: Vec<ProvenanceEvent>, wal_seq: u64) {
         if let Some(max) = events.iter().map(|e| e.id).max() {
-            self.shared
-                .next_id
-                .fetch_max(max.saturating_add(1), Ordering::AcqRel);
+            self.shared.next_id.fetch_max(max.saturating_add(1), Ordering::AcqRel);
         }
         let msg = WriterMsg::Events { events, wal_seq };
         match self.tx.try_send(msg) {
@@ -369,8 +344,7 @@ impl ProvenanceRepository {
                 let waited = t.elapsed();
                 let c = &self.shared.counters;
                 c.writer_waits.fetch_add(1, Ordering::Relaxed);
-                c.writer_wait_nanos
-                    .fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
+                c.writer_wait_nanos.fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
                 if let Some(hook) = self.hook.read().clone() {
                     hook(waited);
                 }
@@ -400,9 +374,7 @@ impl ProvenanceRepository {
     /// Waits until everything submitted before this call is written and flushed to disk.
     pub fn flush(&self) -> Result<(), ProvenanceError> {
         let (reply_tx, reply_rx) = bounded(1);
-        self.tx
-            .send(WriterMsg::Flush(reply_tx))
-            .map_err(|_| ProvenanceError::Closed)?;
+        self.tx.send(WriterMsg::Flush(reply_tx)).map_err(|_| ProvenanceError::Closed)?;
         reply_rx.recv().map_err(|_| ProvenanceError::Closed)?
     }
 
@@ -423,11 +395,7 @@ impl ProvenanceRepository {
     }
 
     /// Like [`Self::lineage`] with another node bound.
-    pub fn lineage_bounded(
-        &self,
-        flowfile: Uuid,
-        max_nodes: usize,
-    ) -> Result<Lineage, ProvenanceError> {
+    pub fn lineage_bounded(&self, flowfile: Uuid, max_nodes: usize) -> Result<Lineage, ProvenanceError> {
         lineage::build(&self.shared, flowfile, max_nodes)
     }
 
@@ -442,12 +410,7 @@ impl ProvenanceRepository {
             let memory: usize = idx
                 .blocks
                 .values()
-                .map(|b| {
-                    std::mem::size_of::<BlockSummary>()
-                        + 48
-                        + b.flowfiles.len() * 4
-                        + b.components.len() * 16
-                })
+                .map(|b| std::mem::size_of::<BlockSummary>() + 48 + b.flowfiles.len() * 4 + b.components.len() * 16)
                 .sum();
             let blocks = idx.blocks.len() as u64;
             (idx.events, blocks, idx.bytes, oldest, newest, memory as u64)

@@ -19,9 +19,7 @@ const REMOVE_BATCH: usize = 64;
 
 /// Now, in Unix epoch milliseconds.
 pub(crate) fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The blocks to remove at `now`: every block whose newest event is older than `max_age`, then
@@ -59,10 +57,7 @@ pub(crate) fn enforce(shared: &Shared, now: i64) -> Result<usize, ProvenanceErro
         }
         shared.store.apply(batch)?;
         removed += chunk.len();
-        shared
-            .counters
-            .blocks_removed
-            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        shared.counters.blocks_removed.fetch_add(chunk.len() as u64, Ordering::Relaxed);
     }
     debug!(removed, "provenance retention removed blocks");
     Ok(removed)

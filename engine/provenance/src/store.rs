@@ -49,11 +49,7 @@ pub trait ProvenanceStore: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ProvenanceError>;
     /// Visits every `(key, value)` whose key starts with `prefix`, in key order, until `visit`
     /// returns `Ok(false)` or an error.
-    fn scan_prefix(
-        &self,
-        prefix: &[u8],
-        visit: &mut ScanVisitor<'_>,
-    ) -> Result<(), ProvenanceError>;
+    fn scan_prefix(&self, prefix: &[u8], visit: &mut ScanVisitor<'_>) -> Result<(), ProvenanceError>;
     /// Makes every applied batch durable (fsync).
     fn flush(&self) -> Result<(), ProvenanceError>;
     /// Bytes the store occupies on disk (0 when unknown or in memory).
@@ -127,11 +123,7 @@ impl ProvenanceStore for SledStore {
         Ok(self.tree.get(key)?.map(|v| v.to_vec()))
     }
 
-    fn scan_prefix(
-        &self,
-        prefix: &[u8],
-        visit: &mut ScanVisitor<'_>,
-    ) -> Result<(), ProvenanceError> {
+    fn scan_prefix(&self, prefix: &[u8], visit: &mut ScanVisitor<'_>) -> Result<(), ProvenanceError> {
         for item in self.tree.scan_prefix(prefix) {
             let (k, v) = item?;
             if !visit(&k, &v)? {

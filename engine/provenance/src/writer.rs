@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use tracing::{debug, error, info, trace};
 
-use crate::block::{
-    MAX_BLOCK_VALUE_BYTES, PREFIX_ATTR, PREFIX_BLOCK, PREFIX_INDEX, block_key, build_block,
-};
+use crate::block::{MAX_BLOCK_VALUE_BYTES, PREFIX_ATTR, PREFIX_BLOCK, PREFIX_INDEX, block_key, build_block};
 use crate::error::ProvenanceError;
 use crate::event::ProvenanceEvent;
 use crate::repository::{META_DURABLE_SEQ, META_NEXT_BLOCK, META_NEXT_ID, Shared};
@@ -21,10 +19,7 @@ use crate::store::StoreBatch;
 /// A message to the writer thread.
 pub(crate) enum WriterMsg {
     /// Events of one session commit (or several), with the WAL sequence number that covers them.
-    Events {
-        events: Vec<ProvenanceEvent>,
-        wal_seq: u64,
-    },
+    Events { events: Vec<ProvenanceEvent>, wal_seq: u64 },
     /// Write everything pending, make it durable, then answer.
     Flush(Sender<Result<(), ProvenanceError>>),
     /// Write everything pending, make it durable, and stop.
@@ -69,11 +64,7 @@ impl Writer {
 
     /// The thread's main loop; returns when told to shut down or when every sender is gone.
     pub(crate) fn run(mut self) {
-        let interval = self
-            .shared
-            .config
-            .flush_interval
-            .max(Duration::from_millis(1));
+        let interval = self.shared.config.flush_interval.max(Duration::from_millis(1));
         let block_events = self.shared.config.block_events.max(1);
         loop {
             if self.failing {
@@ -95,9 +86,7 @@ impl Writer {
             }
             let timeout = match self.pending_since {
                 Some(t) => (t + interval).saturating_duration_since(Instant::now()),
-                None if self.dirty => {
-                    (self.last_sync + interval).saturating_duration_since(Instant::now())
-                }
+                None if self.dirty => (self.last_sync + interval).saturating_duration_since(Instant::now()),
                 None => Duration::from_secs(3600),
             };
             match self.rx.recv_timeout(timeout) {
@@ -175,10 +164,7 @@ impl Writer {
             error!(error = %e, pending = self.pending.len(), "provenance write failed; retrying");
         }
         self.failing = true;
-        self.shared
-            .counters
-            .write_errors
-            .fetch_add(1, Ordering::Relaxed);
+        self.shared.counters.write_errors.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Writes every pending event (in blocks of at most `block_events`).
@@ -204,24 +190,14 @@ impl Writer {
         if n > 0 {
             let started = Instant::now();
             let block_id = shared.next_block_id.load(Ordering::Acquire);
-            let b = build_block(
-                block_id,
-                &mut self.pending[..n],
-                &shared.pool,
-                &mut self.scratch,
-            );
+            let b = build_block(block_id, &mut self.pending[..n], &shared.pool, &mut self.scratch);
             if b.block_value.len() > MAX_BLOCK_VALUE_BYTES && n > 1 {
                 // Large events: write fewer per block so sled keeps leaves in its log.
-                let fit = (n as u128 * MAX_BLOCK_VALUE_BYTES as u128 * 9
-                    / 10
-                    / b.block_value.len() as u128) as usize;
+                let fit = (n as u128 * MAX_BLOCK_VALUE_BYTES as u128 * 9 / 10 / b.block_value.len() as u128) as usize;
                 return self.write_block(fit.clamp(1, n - 1));
             }
             let build = started.elapsed();
-            shared
-                .counters
-                .build_nanos
-                .fetch_add(build.as_nanos() as u64, Ordering::Relaxed);
+            shared.counters.build_nanos.fetch_add(build.as_nanos() as u64, Ordering::Relaxed);
             trace!(
                 block_id,
                 events = n,
@@ -229,17 +205,11 @@ impl Writer {
                 build_us = build.as_micros() as u64,
                 "built provenance block"
             );
-            let next_id = shared
-                .next_id
-                .load(Ordering::Acquire)
-                .max(b.summary.max_id + 1);
+            let next_id = shared.next_id.load(Ordering::Acquire).max(b.summary.max_id + 1);
             batch.put(block_key(PREFIX_BLOCK, block_id), b.block_value);
             batch.put(block_key(PREFIX_INDEX, block_id), b.summary_value);
             batch.put(block_key(PREFIX_ATTR, block_id), b.attr_value);
-            batch.put(
-                META_NEXT_BLOCK.to_vec(),
-                (block_id + 1).to_be_bytes().to_vec(),
-            );
+            batch.put(META_NEXT_BLOCK.to_vec(), (block_id + 1).to_be_bytes().to_vec());
             batch.put(META_NEXT_ID.to_vec(), next_id.to_be_bytes().to_vec());
             built = Some(b.summary);
         }
@@ -253,25 +223,14 @@ impl Writer {
         }
         let started = Instant::now();
         shared.store.apply(batch)?;
-        shared
-            .counters
-            .apply_nanos
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        shared.counters.apply_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         self.dirty = true;
 
         // Success: publish the block and drop the written events.
         if let Some(summary) = built {
-            shared
-                .next_block_id
-                .store(summary.block_id + 1, Ordering::Release);
-            shared
-                .counters
-                .blocks_written
-                .fetch_add(1, Ordering::Relaxed);
-            shared
-                .counters
-                .events_written
-                .fetch_add(n as u64, Ordering::Relaxed);
+            shared.next_block_id.store(summary.block_id + 1, Ordering::Release);
+            shared.counters.blocks_written.fetch_add(1, Ordering::Relaxed);
+            shared.counters.events_written.fetch_add(n as u64, Ordering::Relaxed);
             let over = shared.add_block(summary);
             if over {
                 shared.nudge_retention();
@@ -293,18 +252,11 @@ impl Writer {
         let seq = self.seqs.written;
         let started = Instant::now();
         self.shared.store.flush()?;
-        self.shared
-            .counters
-            .sync_nanos
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.shared.counters.sync_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         self.dirty = false;
         self.last_sync = Instant::now();
         self.shared.durable_seq.fetch_max(seq, Ordering::AcqRel);
-        trace!(
-            seq,
-            flush_us = started.elapsed().as_micros() as u64,
-            "provenance flushed"
-        );
+        trace!(seq, flush_us = started.elapsed().as_micros() as u64, "provenance flushed");
         Ok(())
     }
 }
@@ -327,11 +279,7 @@ pub(crate) struct SeqTracker {
 
 impl SeqTracker {
     pub(crate) fn new(written: u64) -> Self {
-        SeqTracker {
-            entries: VecDeque::new(),
-            max_completed: written,
-            written,
-        }
+        SeqTracker { entries: VecDeque::new(), max_completed: written, written }
     }
 
     /// Records a batch whose last event is at pending index `end - 1`.
@@ -401,11 +349,7 @@ mod tests {
         let mut t = SeqTracker::new(0);
         t.push(5, 2); // seq 2 arrived first
         t.push(17, 1); // seq 1 arrived second, spills past the first block
-        assert_eq!(
-            t.written_after(10),
-            None,
-            "seq 1 is incomplete, so 2 is not durable"
-        );
+        assert_eq!(t.written_after(10), None, "seq 1 is incomplete, so 2 is not durable");
         t.advance(10);
         assert_eq!(t.written, 0);
         t.push(8, 3);

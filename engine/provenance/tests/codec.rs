@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use sluice_provenance::{
-    ContentRef, EventType, ProvenanceEvent, decode_event, decode_events, encode_event,
-    encode_events,
+    ContentRef, EventType, ProvenanceEvent, decode_event, decode_events, encode_event, encode_events,
 };
 use uuid::Uuid;
 
@@ -30,14 +29,9 @@ fn full_event_round_trips_single_and_batch() {
 fn shared_attribute_maps_stay_shared_after_decoding() {
     let mut e = common::event(7, EventType::Route, Uuid::new_v4(), "Route", 1000);
     e.previous_attributes = Some(e.updated_attributes.clone());
-    let d = decode_events(&encode_events(&[e.clone()]))
-        .unwrap()
-        .remove(0);
+    let d = decode_events(&encode_events(&[e.clone()])).unwrap().remove(0);
     assert_eq!(d, e);
-    assert!(Arc::ptr_eq(
-        d.previous_attributes.as_ref().unwrap(),
-        &d.updated_attributes
-    ));
+    assert!(Arc::ptr_eq(d.previous_attributes.as_ref().unwrap(), &d.updated_attributes));
 }
 
 #[test]
@@ -105,13 +99,11 @@ fn arb_attrs() -> impl Strategy<Value = Vec<(Arc<str>, Arc<str>)>> {
 }
 
 fn arb_content() -> impl Strategy<Value = Option<ContentRef>> {
-    proptest::option::of((any::<u64>(), any::<u64>(), any::<u64>()).prop_map(
-        |(segment, offset, len)| ContentRef {
-            segment,
-            offset,
-            len,
-        },
-    ))
+    proptest::option::of((any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(segment, offset, len)| ContentRef {
+        segment,
+        offset,
+        len,
+    }))
 }
 
 fn arb_event() -> impl Strategy<Value = ProvenanceEvent> {

@@ -17,11 +17,7 @@ use uuid::Uuid;
 const CHILD_ENV: &str = "SLUICE_PROV_CRASH_CHILD_DIR";
 
 fn config() -> ProvenanceConfig {
-    ProvenanceConfig {
-        block_events: 200,
-        flush_interval: Duration::from_millis(5),
-        ..ProvenanceConfig::default()
-    }
+    ProvenanceConfig { block_events: 200, flush_interval: Duration::from_millis(5), ..ProvenanceConfig::default() }
 }
 
 /// Events in the batch with WAL sequence `seq`.
@@ -90,9 +86,7 @@ fn kill_9_loses_nothing_that_was_reported_durable() {
             }
         });
         // Wait until the child has made progress, then kill it at a random moment.
-        let first = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("child reported nothing");
+        let first = rx.recv_timeout(Duration::from_secs(60)).expect("child reported nothing");
         std::thread::sleep(Duration::from_millis(50 + random_u64() % 700));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
@@ -109,12 +103,7 @@ fn kill_9_loses_nothing_that_was_reported_durable() {
         );
         let report = repo.verify().unwrap();
         assert!(report.is_consistent(), "round {round}: {report:?}");
-        let all = repo
-            .query(&Query {
-                limit: usize::MAX,
-                ..Query::default()
-            })
-            .unwrap();
+        let all = repo.query(&Query { limit: usize::MAX, ..Query::default() }).unwrap();
         assert_eq!(report.events, all.events.len() as u64);
         let mut by_seq: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
         for e in &all.events {

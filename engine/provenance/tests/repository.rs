@@ -9,24 +9,17 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sluice_provenance::{
-    EventType, LineageNode, ProvenanceConfig, ProvenanceError, ProvenanceEvent,
-    ProvenanceRepository, ProvenanceStore, Query, ScanVisitor, SledStore, StoreBatch,
+    EventType, LineageNode, ProvenanceConfig, ProvenanceError, ProvenanceEvent, ProvenanceRepository, ProvenanceStore,
+    Query, ScanVisitor, SledStore, StoreBatch,
 };
 use uuid::Uuid;
 
 fn config(block_events: usize) -> ProvenanceConfig {
-    ProvenanceConfig {
-        block_events,
-        flush_interval: Duration::from_millis(20),
-        ..ProvenanceConfig::default()
-    }
+    ProvenanceConfig { block_events, flush_interval: Duration::from_millis(20), ..ProvenanceConfig::default() }
 }
 
 fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 #[test]
@@ -49,24 +42,11 @@ fn events_persist_across_reopen_with_every_field() {
     assert_eq!(repo.durable_wal_seq(), 10);
     let stats = repo.stats();
     assert_eq!(stats.events, 70);
-    assert_eq!(
-        stats.blocks, 5,
-        "70 events in blocks of 16: 4 full + 1 partial"
-    );
+    assert_eq!(stats.blocks, 5, "70 events in blocks of 16: 4 full + 1 partial");
     for e in &written {
-        assert_eq!(
-            repo.event(e.id).unwrap().as_ref(),
-            Some(e),
-            "event {}",
-            e.id
-        );
+        assert_eq!(repo.event(e.id).unwrap().as_ref(), Some(e), "event {}", e.id);
     }
-    let all = repo
-        .query(&Query {
-            limit: 1000,
-            ..Query::default()
-        })
-        .unwrap();
+    let all = repo.query(&Query { limit: 1000, ..Query::default() }).unwrap();
     let mut expect = written.clone();
     expect.reverse();
     assert_eq!(all.events, expect);
@@ -84,20 +64,8 @@ struct DataSet {
 }
 
 fn build_dataset(repo: &ProvenanceRepository, base_ts: i64) -> DataSet {
-    let comps = [
-        "GetFile",
-        "UpdateAttribute",
-        "RouteOnAttribute",
-        "PutFile",
-        "LogAttribute",
-    ];
-    let types = [
-        EventType::Receive,
-        EventType::AttributesModified,
-        EventType::Route,
-        EventType::Send,
-        EventType::Drop,
-    ];
+    let comps = ["GetFile", "UpdateAttribute", "RouteOnAttribute", "PutFile", "LogAttribute"];
+    let types = [EventType::Receive, EventType::AttributesModified, EventType::Route, EventType::Send, EventType::Drop];
     let flowfiles: Vec<Uuid> = (0..60).map(|_| Uuid::new_v4()).collect();
     let mut batches = Vec::new();
     let mut all = Vec::new();
@@ -136,10 +104,7 @@ fn build_dataset(repo: &ProvenanceRepository, base_ts: i64) -> DataSet {
         repo.submit(b, seq as u64 + 1);
     }
     repo.flush().unwrap();
-    DataSet {
-        events: all,
-        flowfiles,
-    }
+    DataSet { events: all, flowfiles }
 }
 
 fn ids(events: &[ProvenanceEvent]) -> Vec<u64> {
@@ -160,10 +125,7 @@ fn paged(repo: &ProvenanceRepository, q: &Query, page: usize) -> Vec<u64> {
     loop {
         let r = repo.query(&q).unwrap();
         let page_ids = ids(&r.events);
-        assert!(
-            page_ids.windows(2).all(|w| w[0] > w[1]),
-            "newest first: {page_ids:?}"
-        );
+        assert!(page_ids.windows(2).all(|w| w[0] > w[1]), "newest first: {page_ids:?}");
         assert!(page_ids.len() <= page);
         out.extend(page_ids);
         match r.next_before_id {
@@ -185,74 +147,42 @@ fn queries_filter_and_paginate_newest_first() {
 
     // By flowfile.
     let ff = ds.flowfiles[13];
-    let r = repo
-        .query(&Query {
-            flowfile: Some(ff),
-            ..Query::default()
-        })
-        .unwrap();
+    let r = repo.query(&Query { flowfile: Some(ff), ..Query::default() }).unwrap();
     assert_eq!(ids(&r.events), expected(&ds, |e| e.flowfile_uuid == ff));
     assert_eq!(r.events.len(), 5);
-    assert!(
-        r.scanned_blocks < repo.stats().blocks as usize,
-        "the flowfile filter pruned blocks"
-    );
+    assert!(r.scanned_blocks < repo.stats().blocks as usize, "the flowfile filter pruned blocks");
 
     // By component id and by component name, paginated.
     let want = expected(&ds, |e| &*e.component_name == "RouteOnAttribute");
     assert_eq!(want.len(), 60);
     for comp in ["RouteOnAttribute", "id-RouteOnAttribute"] {
-        let q = Query {
-            component: Some(comp.into()),
-            ..Query::default()
-        };
+        let q = Query { component: Some(comp.into()), ..Query::default() };
         assert_eq!(paged(&repo, &q, 7), want);
         assert_eq!(paged(&repo, &q, 60), want);
         assert_eq!(paged(&repo, &q, 1000), want);
     }
 
     // By event type.
-    let q = Query {
-        event_type: Some("send".parse().unwrap()),
-        ..Query::default()
-    };
-    assert_eq!(
-        paged(&repo, &q, 11),
-        expected(&ds, |e| e.event_type == EventType::Send)
-    );
+    let q = Query { event_type: Some("send".parse().unwrap()), ..Query::default() };
+    assert_eq!(paged(&repo, &q, 11), expected(&ds, |e| e.event_type == EventType::Send));
 
     // Time range (inclusive both ends).
     let (since, until) = (base + 500, base + 1500);
-    let q = Query {
-        since_millis: Some(since),
-        until_millis: Some(until),
-        ..Query::default()
-    };
-    let want = expected(&ds, |e| {
-        e.timestamp_millis >= since && e.timestamp_millis <= until
-    });
+    let q = Query { since_millis: Some(since), until_millis: Some(until), ..Query::default() };
+    let want = expected(&ds, |e| e.timestamp_millis >= since && e.timestamp_millis <= until);
     assert_eq!(want.len(), 101);
     assert_eq!(paged(&repo, &q, 13), want);
 
     // Attribute name=value on previous or updated attributes.
-    let q = Query {
-        attribute: Some(("customer".into(), "acme".into())),
-        ..Query::default()
-    };
+    let q = Query { attribute: Some(("customer".into(), "acme".into())), ..Query::default() };
     let want = expected(&ds, |e| {
-        let hit = |m: &sluice_provenance::AttrMap| {
-            m.iter().any(|(k, v)| &**k == "customer" && &**v == "acme")
-        };
+        let hit = |m: &sluice_provenance::AttrMap| m.iter().any(|(k, v)| &**k == "customer" && &**v == "acme");
         hit(&e.updated_attributes) || e.previous_attributes.as_ref().is_some_and(hit)
     });
     assert_eq!(want.len(), 9 * 5);
     assert_eq!(paged(&repo, &q, 4), want);
-    let none = repo
-        .query(&Query {
-            attribute: Some(("customer".into(), "globex".into())),
-            ..Query::default()
-        })
-        .unwrap();
+    let none =
+        repo.query(&Query { attribute: Some(("customer".into(), "globex".into())), ..Query::default() }).unwrap();
     assert!(none.events.is_empty());
 
     // Combined criteria and the all-events listing.
@@ -264,36 +194,21 @@ fn queries_filter_and_paginate_newest_first() {
     };
     let r = repo.query(&q).unwrap();
     assert_eq!(r.events.len(), 9);
-    assert!(
-        r.events
-            .iter()
-            .all(|e| e.previous_attributes.is_some() && e.attribute("customer").is_none())
-    );
+    assert!(r.events.iter().all(|e| e.previous_attributes.is_some() && e.attribute("customer").is_none()));
     assert_eq!(paged(&repo, &Query::default(), 37), expected(&ds, |_| true));
 
     // A small limit stops early instead of decoding everything.
-    let r = repo
-        .query(&Query {
-            limit: 3,
-            ..Query::default()
-        })
-        .unwrap();
+    let r = repo.query(&Query { limit: 3, ..Query::default() }).unwrap();
     assert_eq!(ids(&r.events), expected(&ds, |_| true)[..3].to_vec());
     assert!(r.scanned_blocks <= 2, "scanned {}", r.scanned_blocks);
 }
 
 fn lineage_fixture(repo: &ProvenanceRepository) -> (Uuid, Uuid, Uuid, Uuid, u64, u64) {
-    let (a, b, c, d) = (
-        Uuid::new_v4(),
-        Uuid::new_v4(),
-        Uuid::new_v4(),
-        Uuid::new_v4(),
-    );
+    let (a, b, c, d) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let noise = |repo: &ProvenanceRepository, n: u64| {
         let first = repo.allocate_ids(n);
-        let ev: Vec<_> = (0..n)
-            .map(|i| common::event(first + i, EventType::Route, Uuid::new_v4(), "Noise", 10))
-            .collect();
+        let ev: Vec<_> =
+            (0..n).map(|i| common::event(first + i, EventType::Route, Uuid::new_v4(), "Noise", 10)).collect();
         repo.submit(ev, 0);
     };
     let one = |repo: &ProvenanceRepository, ty, ff, comp: &str| {
@@ -359,26 +274,16 @@ fn lineage_of_split_and_merge_reaches_both_ways() {
         let l = repo.lineage(start).unwrap();
         assert!(!l.truncated);
         let ffs: BTreeSet<Uuid> = l.flowfiles().into_iter().collect();
-        assert_eq!(
-            ffs, all,
-            "lineage of {start} has exactly the four flowfiles"
-        );
+        assert_eq!(ffs, all, "lineage of {start} has exactly the four flowfiles");
         let evs = l.event_ids();
-        assert!(
-            evs.contains(&fork) && evs.contains(&join),
-            "fork and join present"
-        );
+        assert!(evs.contains(&fork) && evs.contains(&join), "fork and join present");
         // No noise.
         assert!(l.nodes.iter().all(|n| match n {
             LineageNode::Event { component_name, .. } => &**component_name != "Noise",
             LineageNode::Flowfile { .. } => true,
         }));
         let ids: HashSet<&str> = l.nodes.iter().map(|n| n.id()).collect();
-        assert!(
-            l.edges
-                .iter()
-                .all(|(f, t)| ids.contains(f.as_str()) && ids.contains(t.as_str()))
-        );
+        assert!(l.edges.iter().all(|(f, t)| ids.contains(f.as_str()) && ids.contains(t.as_str())));
         // A's history leads forward through the fork, B and C, the join, to D's last event.
         let ff = |u: Uuid| format!("ff:{u}");
         assert!(reachable(&l.edges, &ff(a), &format!("ev:{fork}")));
@@ -391,11 +296,7 @@ fn lineage_of_split_and_merge_reaches_both_ways() {
             .nodes
             .iter()
             .filter_map(|n| match n {
-                LineageNode::Event {
-                    event_id,
-                    flowfile_uuid,
-                    ..
-                } if *flowfile_uuid == d => Some(*event_id),
+                LineageNode::Event { event_id, flowfile_uuid, .. } if *flowfile_uuid == d => Some(*event_id),
                 _ => None,
             })
             .max()
@@ -426,9 +327,7 @@ fn retention_removes_oldest_blocks_while_writing_continues() {
     let old_ts = now_millis() - 2 * 3600 * 1000;
     for _ in 0..30 {
         let first = repo.allocate_ids(100);
-        let ev = (0..100)
-            .map(|i| common::event(first + i, EventType::Route, Uuid::new_v4(), "Old", old_ts))
-            .collect();
+        let ev = (0..100).map(|i| common::event(first + i, EventType::Route, Uuid::new_v4(), "Old", old_ts)).collect();
         repo.submit(ev, 0);
     }
     repo.flush().unwrap();
@@ -443,15 +342,7 @@ fn retention_removes_oldest_blocks_while_writing_continues() {
             while !stop.load(Ordering::Relaxed) || written.len() < 5000 {
                 let first = repo.allocate_ids(50);
                 let ev: Vec<_> = (0..50)
-                    .map(|i| {
-                        common::event(
-                            first + i,
-                            EventType::Send,
-                            Uuid::new_v4(),
-                            "New",
-                            now_millis(),
-                        )
-                    })
+                    .map(|i| common::event(first + i, EventType::Send, Uuid::new_v4(), "New", now_millis()))
                     .collect();
                 written.extend(ev.iter().map(|e| e.id));
                 repo.submit(ev, 0);
@@ -469,20 +360,9 @@ fn retention_removes_oldest_blocks_while_writing_continues() {
     repo.flush().unwrap();
     assert_eq!(repo.enforce_retention().unwrap(), 0);
 
-    let old = repo
-        .query(&Query {
-            component: Some("Old".into()),
-            ..Query::default()
-        })
-        .unwrap();
+    let old = repo.query(&Query { component: Some("Old".into()), ..Query::default() }).unwrap();
     assert!(old.events.is_empty(), "old blocks are gone");
-    let new = repo
-        .query(&Query {
-            component: Some("New".into()),
-            limit: usize::MAX,
-            ..Query::default()
-        })
-        .unwrap();
+    let new = repo.query(&Query { component: Some("New".into()), limit: usize::MAX, ..Query::default() }).unwrap();
     let mut got = ids(&new.events);
     got.reverse();
     assert_eq!(got, new_ids, "every new event is queryable");
@@ -493,11 +373,7 @@ fn retention_removes_oldest_blocks_while_writing_continues() {
     drop(repo);
     let repo = ProvenanceRepository::open(
         dir.path(),
-        ProvenanceConfig {
-            max_bytes: 20_000,
-            block_events: 100,
-            ..ProvenanceConfig::default()
-        },
+        ProvenanceConfig { max_bytes: 20_000, block_events: 100, ..ProvenanceConfig::default() },
     )
     .unwrap();
     let before = repo.stats();
@@ -505,14 +381,8 @@ fn retention_removes_oldest_blocks_while_writing_continues() {
     let newest = *new_ids.last().unwrap();
     repo.enforce_retention().unwrap();
     let after = repo.stats();
-    assert!(
-        after.stored_bytes <= 20_000 && after.blocks >= 1,
-        "{after:?}"
-    );
-    assert!(
-        repo.event(newest).unwrap().is_some(),
-        "the newest block stays"
-    );
+    assert!(after.stored_bytes <= 20_000 && after.blocks >= 1, "{after:?}");
+    assert!(repo.event(newest).unwrap().is_some(), "the newest block stays");
     assert!(repo.verify().unwrap().is_consistent());
 }
 
@@ -530,11 +400,7 @@ impl ProvenanceStore for SlowStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ProvenanceError> {
         self.inner.get(key)
     }
-    fn scan_prefix(
-        &self,
-        prefix: &[u8],
-        visit: &mut ScanVisitor<'_>,
-    ) -> Result<(), ProvenanceError> {
+    fn scan_prefix(&self, prefix: &[u8], visit: &mut ScanVisitor<'_>) -> Result<(), ProvenanceError> {
         self.inner.scan_prefix(prefix, visit)
     }
     fn flush(&self) -> Result<(), ProvenanceError> {
@@ -548,10 +414,7 @@ impl ProvenanceStore for SlowStore {
 #[test]
 fn submit_blocks_instead_of_dropping_when_the_writer_falls_behind() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SlowStore {
-        inner: SledStore::open(dir.path()).unwrap(),
-        delay: Duration::from_millis(30),
-    };
+    let store = SlowStore { inner: SledStore::open(dir.path()).unwrap(), delay: Duration::from_millis(30) };
     let repo = ProvenanceRepository::open_with_store(
         Arc::new(store),
         ProvenanceConfig {
@@ -574,16 +437,11 @@ fn submit_blocks_instead_of_dropping_when_the_writer_falls_behind() {
     let t = std::time::Instant::now();
     for seq in 1..=20u64 {
         let first = repo.allocate_ids(10);
-        let ev = (0..10)
-            .map(|i| common::event(first + i, EventType::Route, Uuid::new_v4(), "P", 1))
-            .collect();
+        let ev = (0..10).map(|i| common::event(first + i, EventType::Route, Uuid::new_v4(), "P", 1)).collect();
         repo.submit(ev, seq);
     }
     // 20 blocks at 30 ms each cannot be queued in a 1-slot channel without waiting.
-    assert!(
-        t.elapsed() >= Duration::from_millis(300),
-        "submit did not block"
-    );
+    assert!(t.elapsed() >= Duration::from_millis(300), "submit did not block");
     assert!(fired.load(Ordering::Relaxed) > 0, "hook fired");
     assert!(waited.get() >= Duration::from_millis(5));
     let stats = repo.stats();
@@ -654,10 +512,7 @@ fn json_views_have_the_documented_fields() {
     plain.previous_content = None;
     assert!(plain.detail_json()["previous_attributes"].is_null());
     assert!(plain.detail_json()["previous_content"].is_null());
-    assert_eq!(
-        "content_modified".parse::<EventType>().unwrap(),
-        EventType::ContentModified
-    );
+    assert_eq!("content_modified".parse::<EventType>().unwrap(), EventType::ContentModified);
     assert_eq!("ADDINFO".parse::<EventType>().unwrap(), EventType::AddInfo);
     assert!("nope".parse::<EventType>().is_err());
     for t in EventType::ALL {
@@ -669,20 +524,11 @@ fn json_views_have_the_documented_fields() {
 #[test]
 fn partial_blocks_are_written_by_the_flush_interval() {
     let repo = ProvenanceRepository::in_memory(config(1024)).unwrap();
-    let e = common::event(
-        repo.allocate_ids(1),
-        EventType::Create,
-        Uuid::new_v4(),
-        "Gen",
-        5,
-    );
+    let e = common::event(repo.allocate_ids(1), EventType::Create, Uuid::new_v4(), "Gen", 5);
     repo.submit(vec![e.clone()], 3);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while repo.durable_wal_seq() < 3 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "interval flush did not happen"
-        );
+        assert!(std::time::Instant::now() < deadline, "interval flush did not happen");
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(repo.event(e.id).unwrap(), Some(e));
@@ -706,11 +552,7 @@ impl ProvenanceStore for FlakyStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ProvenanceError> {
         self.inner.get(key)
     }
-    fn scan_prefix(
-        &self,
-        prefix: &[u8],
-        visit: &mut ScanVisitor<'_>,
-    ) -> Result<(), ProvenanceError> {
+    fn scan_prefix(&self, prefix: &[u8], visit: &mut ScanVisitor<'_>) -> Result<(), ProvenanceError> {
         self.inner.scan_prefix(prefix, visit)
     }
     fn flush(&self) -> Result<(), ProvenanceError> {
@@ -726,10 +568,7 @@ fn a_failing_store_applies_back_pressure_and_recovers_without_loss() {
     let dir = tempfile::tempdir().unwrap();
     let failing = Arc::new(AtomicBool::new(true));
     let repo = ProvenanceRepository::open_with_store(
-        Arc::new(FlakyStore {
-            inner: SledStore::open(dir.path()).unwrap(),
-            failing: failing.clone(),
-        }),
+        Arc::new(FlakyStore { inner: SledStore::open(dir.path()).unwrap(), failing: failing.clone() }),
         ProvenanceConfig {
             block_events: 10,
             channel_capacity: 2,
@@ -743,18 +582,13 @@ fn a_failing_store_applies_back_pressure_and_recovers_without_loss() {
         std::thread::spawn(move || {
             for seq in 1..=30u64 {
                 let first = repo.allocate_ids(10);
-                let ev = (0..10)
-                    .map(|i| common::event(first + i, EventType::Route, Uuid::new_v4(), "P", 1))
-                    .collect();
+                let ev = (0..10).map(|i| common::event(first + i, EventType::Route, Uuid::new_v4(), "P", 1)).collect();
                 repo.submit(ev, seq);
             }
         })
     };
     std::thread::sleep(Duration::from_millis(400));
-    assert!(
-        !submitter.is_finished(),
-        "submit blocks while the store fails"
-    );
+    assert!(!submitter.is_finished(), "submit blocks while the store fails");
     assert!(repo.stats().write_errors > 0);
     assert_eq!(repo.stats().events, 0);
     failing.store(false, Ordering::Relaxed);
@@ -766,16 +600,7 @@ fn a_failing_store_applies_back_pressure_and_recovers_without_loss() {
     // Closing while the store fails for good does not hang.
     failing.store(true, Ordering::Relaxed);
     let first = repo.allocate_ids(1);
-    repo.submit(
-        vec![common::event(
-            first,
-            EventType::Drop,
-            Uuid::new_v4(),
-            "P",
-            1,
-        )],
-        31,
-    );
+    repo.submit(vec![common::event(first, EventType::Drop, Uuid::new_v4(), "P", 1)], 31);
     let t = std::time::Instant::now();
     repo.close();
     assert!(t.elapsed() < Duration::from_secs(5));
@@ -792,9 +617,7 @@ fn large_events_make_smaller_blocks_and_sled_writes_no_unsynced_blob_files() {
         let ev: Vec<_> = (0..100)
             .map(|i| {
                 let mut e = common::event(first + i, EventType::Receive, Uuid::new_v4(), "Big", 1);
-                let big: String = (0..100)
-                    .map(|_| Uuid::new_v4().simple().to_string())
-                    .collect();
+                let big: String = (0..100).map(|_| Uuid::new_v4().simple().to_string()).collect();
                 e.details = Some(big);
                 e
             })
@@ -805,19 +628,10 @@ fn large_events_make_smaller_blocks_and_sled_writes_no_unsynced_blob_files() {
     repo.flush().unwrap();
     let s = repo.stats();
     assert_eq!(s.events, 2000);
-    assert!(
-        s.blocks >= 20,
-        "blocks were capped in size: {} blocks",
-        s.blocks
-    );
+    assert!(s.blocks >= 20, "blocks were capped in size: {} blocks", s.blocks);
     for e in all.iter().step_by(97) {
         assert_eq!(repo.event(e.id).unwrap().as_ref(), Some(e));
     }
-    let blobs = std::fs::read_dir(dir.path().join("blobs"))
-        .map(|d| d.count())
-        .unwrap_or(0);
-    assert_eq!(
-        blobs, 0,
-        "sled 0.34 never fsyncs blob files: none may be written"
-    );
+    let blobs = std::fs::read_dir(dir.path().join("blobs")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(blobs, 0, "sled 0.34 never fsyncs blob files: none may be written");
 }

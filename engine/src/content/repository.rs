@@ -157,11 +157,21 @@ impl ContentRepository {
     /// A writer for content of any size, streamed to a segment of its own.
     pub fn writer(&self) -> io::Result<ContentWriter> {
         match &self.dir {
-            None => Ok(ContentWriter { repo: self.me.clone(), target: WriterTarget::Memory(Vec::new()), start: 0, failed: false }),
+            None => Ok(ContentWriter {
+                repo: self.me.clone(),
+                target: WriterTarget::Memory(Vec::new()),
+                start: 0,
+                failed: false,
+            }),
             Some(dir) => {
                 let seg = self.take_segment(dir)?;
                 let start = seg.size;
-                Ok(ContentWriter { repo: self.me.clone(), target: WriterTarget::Segment(Some(seg)), start, failed: false })
+                Ok(ContentWriter {
+                    repo: self.me.clone(),
+                    target: WriterTarget::Segment(Some(seg)),
+                    start,
+                    failed: false,
+                })
             }
         }
     }
@@ -343,7 +353,9 @@ impl ContentWriter {
     pub fn finish(mut self) -> io::Result<Content> {
         let repo = self.repo.upgrade().ok_or_else(|| io::Error::other("content repository is closed"))?;
         match &mut self.target {
-            WriterTarget::Memory(v) => Ok(if v.is_empty() { Content::Empty } else { Content::Memory(Bytes::from(std::mem::take(v))) }),
+            WriterTarget::Memory(v) => {
+                Ok(if v.is_empty() { Content::Empty } else { Content::Memory(Bytes::from(std::mem::take(v))) })
+            }
             WriterTarget::Segment(seg) => {
                 let seg = seg.take().expect("segment present until finish");
                 if self.failed {

@@ -149,8 +149,9 @@ impl FlowController {
                     None
                 };
                 let watermark = prov.as_ref().map(|p| p.durable_wal_seq());
-                let (repo, mut rec) = WalRepository::open(&dir.join("flowfiles"), WalConfig::new(config.durability), &content, watermark)
-                    .map_err(|e| EngineError::Repository(e.to_string()))?;
+                let (repo, mut rec) =
+                    WalRepository::open(&dir.join("flowfiles"), WalConfig::new(config.durability), &content, watermark)
+                        .map_err(|e| EngineError::Repository(e.to_string()))?;
                 if let Some(p) = &prov {
                     for (seq, events) in std::mem::take(&mut rec.provenance) {
                         if !events.is_empty() {
@@ -273,14 +274,22 @@ impl FlowController {
         self.secrets.read().clone()
     }
 
-    fn seal(&self, d: &crate::processor::ProcessorDescriptor, props: &mut BTreeMap<String, String>) -> Result<(), EngineError> {
+    fn seal(
+        &self,
+        d: &crate::processor::ProcessorDescriptor,
+        props: &mut BTreeMap<String, String>,
+    ) -> Result<(), EngineError> {
         match &*self.secrets.read() {
             Some(s) => seal_sensitive(s.as_ref(), d, props).map_err(|e| EngineError::invalid(e.to_string())),
             None => Ok(()),
         }
     }
 
-    fn reveal(&self, d: &crate::processor::ProcessorDescriptor, props: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String> {
+    fn reveal(
+        &self,
+        d: &crate::processor::ProcessorDescriptor,
+        props: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, String> {
         match &*self.secrets.read() {
             Some(s) => reveal_sensitive(s.as_ref(), d, props).map_err(|e| e.to_string()),
             None => Ok(props.clone()),
@@ -349,7 +358,12 @@ impl FlowController {
             let mut g = self.graph.write();
             g.connections.push((
                 conn,
-                ConnMeta { name: c.name.clone(), relationships: c.relationships.clone(), bends: c.bends.clone(), revision: 1 },
+                ConnMeta {
+                    name: c.name.clone(),
+                    relationships: c.relationships.clone(),
+                    bends: c.bends.clone(),
+                    revision: 1,
+                },
             ));
         }
         self.rewire_all();
@@ -510,7 +524,11 @@ impl FlowController {
         let rels = relationship_names(&ty.descriptor, &def.properties);
         for r in &def.auto_terminated_relationships {
             if !rels.contains(r) {
-                return Err(EngineError::invalid(format!("'{}' has no relationship '{r}' (it has: {})", req.type_name, rels.join(", "))));
+                return Err(EngineError::invalid(format!(
+                    "'{}' has no relationship '{r}' (it has: {})",
+                    req.type_name,
+                    rels.join(", ")
+                )));
             }
         }
         let node = {
@@ -579,7 +597,10 @@ impl FlowController {
                 let rels = relationship_names(&n.descriptor, &cfg.properties);
                 for r in a {
                     if !rels.contains(r) {
-                        return Err(EngineError::invalid(format!("no relationship '{r}' (it has: {})", rels.join(", "))));
+                        return Err(EngineError::invalid(format!(
+                            "no relationship '{r}' (it has: {})",
+                            rels.join(", ")
+                        )));
                     }
                 }
                 let mut a = a.clone();
@@ -613,7 +634,12 @@ impl FlowController {
             Some(RunState::Disabled) => self.set_disabled(&n)?,
             None if was_running => {
                 if let Err(e) = self.start_node(&n) {
-                    self.runtime.bulletins.post(Level::Warning, id, &n.name(), format!("stopped after the change: {e}"));
+                    self.runtime.bulletins.post(
+                        Level::Warning,
+                        id,
+                        &n.name(),
+                        format!("stopped after the change: {e}"),
+                    );
                     self.after_change("processor", id, "changed");
                 }
             }
@@ -682,8 +708,13 @@ impl FlowController {
             source: req.source.clone(),
             relationships: req.relationships.clone(),
             destination: req.destination.clone(),
-            back_pressure_object_threshold: req.back_pressure_object_threshold.unwrap_or(crate::connection::DEFAULT_OBJECT_THRESHOLD),
-            back_pressure_data_size_threshold: req.back_pressure_data_size_threshold.clone().unwrap_or_else(|| "1 GB".into()),
+            back_pressure_object_threshold: req
+                .back_pressure_object_threshold
+                .unwrap_or(crate::connection::DEFAULT_OBJECT_THRESHOLD),
+            back_pressure_data_size_threshold: req
+                .back_pressure_data_size_threshold
+                .clone()
+                .unwrap_or_else(|| "1 GB".into()),
             prioritizers: req.prioritizers.clone().unwrap_or_default(),
             flowfile_expiration: req.flowfile_expiration.clone().unwrap_or_else(|| "0 sec".into()),
             bends: req.bends.clone().unwrap_or_default(),
@@ -692,7 +723,12 @@ impl FlowController {
         let conn = self.build_connection(&def, None)?;
         self.graph.write().connections.push((
             conn.clone(),
-            ConnMeta { name: def.name.clone(), relationships: def.relationships.clone(), bends: def.bends.clone(), revision: 1 },
+            ConnMeta {
+                name: def.name.clone(),
+                relationships: def.relationships.clone(),
+                bends: def.bends.clone(),
+                revision: 1,
+            },
         ));
         self.rewire_ids(&[&def.source, &def.destination]);
         self.after_change("connection", &id, "added");
@@ -750,7 +786,10 @@ impl FlowController {
         self.check_connection_def(&def)?;
         if moving {
             if conn.queued_count() > 0 {
-                return Err(EngineError::Conflict(format!("connection '{id}' holds {} flowfiles; empty it before moving it", conn.queued_count())));
+                return Err(EngineError::Conflict(format!(
+                    "connection '{id}' holds {} flowfiles; empty it before moving it",
+                    conn.queued_count()
+                )));
             }
             let old_dest = conn.destination_id.to_string();
             let new_conn = self.build_connection(&def, None)?;
@@ -792,7 +831,10 @@ impl FlowController {
         };
         check_revision("connection", id, revision, meta.revision)?;
         if conn.queued_count() > 0 {
-            return Err(EngineError::Conflict(format!("connection '{id}' holds {} flowfiles; empty it first", conn.queued_count())));
+            return Err(EngineError::Conflict(format!(
+                "connection '{id}' holds {} flowfiles; empty it first",
+                conn.queued_count()
+            )));
         }
         self.graph.write().connections.retain(|(c, _)| !Arc::ptr_eq(c, &conn));
         // Rewiring takes each node's wiring write lock, so no commit that saw the old wiring
@@ -802,7 +844,9 @@ impl FlowController {
             // A commit slipped in before the rewire: put the connection back.
             self.graph.write().connections.push((conn.clone(), meta));
             self.rewire_ids(&[&conn.source_id, &conn.destination_id]);
-            return Err(EngineError::Conflict(format!("connection '{id}' received flowfiles while being removed; empty it first")));
+            return Err(EngineError::Conflict(format!(
+                "connection '{id}' received flowfiles while being removed; empty it first"
+            )));
         }
         self.after_change("connection", id, "removed");
         Ok(())
@@ -866,7 +910,8 @@ impl FlowController {
                 });
             }
         }
-        let seq = self.runtime.flowfiles.commit(&changes, &events).map_err(|e| EngineError::Repository(e.to_string()))?;
+        let seq =
+            self.runtime.flowfiles.commit(&changes, &events).map_err(|e| EngineError::Repository(e.to_string()))?;
         if let Some(prov) = &self.runtime.provenance {
             if !events.is_empty() && !self.runtime.provenance_by_repository {
                 prov.submit(events, seq);
@@ -882,8 +927,16 @@ impl FlowController {
     }
 
     /// Re-enqueues a flowfile (replay) into `connection_id`, recording REPLAY.
-    pub fn replay(&self, connection_id: &str, attributes: crate::attributes::Attributes, content: crate::content::Content, parent: Uuid) -> Result<Uuid, EngineError> {
-        let c = self.find_connection(connection_id).ok_or_else(|| EngineError::NotFound(format!("the connection '{connection_id}' no longer exists")))?;
+    pub fn replay(
+        &self,
+        connection_id: &str,
+        attributes: crate::attributes::Attributes,
+        content: crate::content::Content,
+        parent: Uuid,
+    ) -> Result<Uuid, EngineError> {
+        let c = self
+            .find_connection(connection_id)
+            .ok_or_else(|| EngineError::NotFound(format!("the connection '{connection_id}' no longer exists")))?;
         let mut ff = FlowFile::new(content);
         let id_text = ff.attributes.get(crate::attributes::UUID).unwrap_or_default().to_string();
         ff.attributes = attributes;
@@ -916,7 +969,8 @@ impl FlowController {
                 source_queue_id: Some(c.id.clone()),
             });
         }
-        let seq = self.runtime.flowfiles.commit(&change, &events).map_err(|e| EngineError::Repository(e.to_string()))?;
+        let seq =
+            self.runtime.flowfiles.commit(&change, &events).map_err(|e| EngineError::Repository(e.to_string()))?;
         let id = ff.id;
         c.enqueue([ff], now);
         if let Some(prov) = &self.runtime.provenance {
@@ -989,12 +1043,18 @@ impl FlowController {
     }
 
     fn check_connection_def(&self, def: &ConnectionDef) -> Result<(), EngineError> {
-        let src = self.find_node(&def.source).ok_or_else(|| EngineError::invalid(format!("source: no processor '{}'", def.source)))?;
+        let src = self
+            .find_node(&def.source)
+            .ok_or_else(|| EngineError::invalid(format!("source: no processor '{}'", def.source)))?;
         let dst = self
             .find_node(&def.destination)
             .ok_or_else(|| EngineError::invalid(format!("destination: no processor '{}'", def.destination)))?;
         if dst.descriptor.input_requirement == InputRequirement::Forbidden {
-            return Err(EngineError::invalid(format!("'{}' ({}) takes no input", dst.name(), dst.descriptor.type_name)));
+            return Err(EngineError::invalid(format!(
+                "'{}' ({}) takes no input",
+                dst.name(),
+                dst.descriptor.type_name
+            )));
         }
         if def.relationships.is_empty() {
             return Err(EngineError::invalid("relationships: name at least one"));
@@ -1002,16 +1062,28 @@ impl FlowController {
         let rels = relationship_names(&src.descriptor, &src.config.read().properties);
         for r in &def.relationships {
             if !rels.contains(r) {
-                return Err(EngineError::invalid(format!("'{}' has no relationship '{r}' (it has: {})", src.name(), rels.join(", "))));
+                return Err(EngineError::invalid(format!(
+                    "'{}' has no relationship '{r}' (it has: {})",
+                    src.name(),
+                    rels.join(", ")
+                )));
             }
         }
         connection_config(def).map(|_| ())
     }
 
-    fn build_connection(&self, def: &ConnectionDef, existing: Option<Arc<Connection>>) -> Result<Arc<Connection>, EngineError> {
+    fn build_connection(
+        &self,
+        def: &ConnectionDef,
+        existing: Option<Arc<Connection>>,
+    ) -> Result<Arc<Connection>, EngineError> {
         let cfg = connection_config(def)?;
-        let src = self.find_node(&def.source).ok_or_else(|| EngineError::invalid(format!("no processor '{}'", def.source)))?;
-        let dst = self.find_node(&def.destination).ok_or_else(|| EngineError::invalid(format!("no processor '{}'", def.destination)))?;
+        let src = self
+            .find_node(&def.source)
+            .ok_or_else(|| EngineError::invalid(format!("no processor '{}'", def.source)))?;
+        let dst = self
+            .find_node(&def.destination)
+            .ok_or_else(|| EngineError::invalid(format!("no processor '{}'", def.destination)))?;
         let conn = Arc::new(Connection::new(
             Arc::from(def.id.as_str()),
             src.id.clone(),
@@ -1097,14 +1169,17 @@ impl FlowController {
         for (k, v) in &self.reveal(&n.descriptor, &cfg.properties)? {
             props.insert(k.clone(), substitute_parameters(v, &params)?);
         }
-        ProcessContext::new(n.id.clone(), Arc::from(cfg.name.as_str()), n.descriptor.clone(), &props).map_err(|e| e.to_string())
+        ProcessContext::new(n.id.clone(), Arc::from(cfg.name.as_str()), n.descriptor.clone(), &props)
+            .map_err(|e| e.to_string())
     }
 
     fn start_node(&self, n: &Arc<ProcessorNode>) -> Result<(), EngineError> {
         let _life = n.lifecycle.lock();
         match n.state.load(Ordering::Acquire) {
             STATE_RUNNING => return Ok(()),
-            STATE_DISABLED => return Err(EngineError::Conflict(format!("'{}' is disabled; enable it first", n.name()))),
+            STATE_DISABLED => {
+                return Err(EngineError::Conflict(format!("'{}' is disabled; enable it first", n.name())));
+            }
             _ => {}
         }
         self.wait_idle(n);
@@ -1123,12 +1198,20 @@ impl FlowController {
         if !errs.is_empty() {
             return Err(EngineError::Invalid {
                 message: format!("'{}' cannot start: {}", n.name(), errs.join("; ")),
-                issues: errs.into_iter().map(|m| FlowIssue { path: format!("processors.{}", n.id), message: m }).collect(),
+                issues: errs
+                    .into_iter()
+                    .map(|m| FlowIssue { path: format!("processors.{}", n.id), message: m })
+                    .collect(),
             });
         }
         let mut ctx = self.make_context(n).map_err(EngineError::invalid)?;
         let has_incoming = !n.wiring.read().incoming.is_empty();
-        ctx.attach(self.scheduler.waker(n), self.runtime.state_dir.clone(), self.runtime.bulletins.clone(), has_incoming);
+        ctx.attach(
+            self.scheduler.waker(n),
+            self.runtime.state_dir.clone(),
+            self.runtime.bulletins.clone(),
+            has_incoming,
+        );
         let ctx = Arc::new(ctx);
         if let Err(e) = n.instance.write().on_scheduled(&ctx) {
             let msg = format!("'{}' failed to start: {e}", n.name());
@@ -1150,7 +1233,11 @@ impl FlowController {
             run_duration: Duration::from_millis(dur(&s.run_duration) as u64),
             auto_terminated: cfg.auto_terminated.iter().map(|r| Arc::from(r.as_str())).collect(),
             retry: cfg.retry.as_ref().map(|r| {
-                (r.relationships.iter().map(|x| Arc::from(x.as_str())).collect(), r.attempts, dur(&r.max_backoff).max(1))
+                (
+                    r.relationships.iter().map(|x| Arc::from(x.as_str())).collect(),
+                    r.attempts,
+                    dur(&r.max_backoff).max(1),
+                )
             }),
             is_source: !has_incoming,
         };
@@ -1278,7 +1365,12 @@ impl FlowController {
         *self.runtime.flow_revision.write() = Arc::from(def.revision_hash());
         if let Some(path) = &self.flow_path {
             if let Err(e) = save_atomically(path, &def.to_pretty_json()) {
-                self.runtime.bulletins.post(Level::Error, "", "Flow", format!("could not save the flow to {}: {e}", path.display()));
+                self.runtime.bulletins.post(
+                    Level::Error,
+                    "",
+                    "Flow",
+                    format!("could not save the flow to {}: {e}", path.display()),
+                );
             }
         }
         let change = FlowChange { revision, kind, id: id.to_string(), action };
@@ -1341,16 +1433,24 @@ fn prioritizer_name(p: &Prioritizer) -> String {
 }
 
 fn connection_config(def: &ConnectionDef) -> Result<ConnectionConfig, EngineError> {
-    let size = parse_data_size(&def.back_pressure_data_size_threshold).map_err(|e| EngineError::invalid(format!("back_pressure_data_size_threshold: {e}")))?;
+    let size = parse_data_size(&def.back_pressure_data_size_threshold)
+        .map_err(|e| EngineError::invalid(format!("back_pressure_data_size_threshold: {e}")))?;
     if def.back_pressure_object_threshold == 0 {
         return Err(EngineError::invalid("back_pressure_object_threshold must be at least 1"));
     }
-    let expiration = parse_duration(&def.flowfile_expiration).map_err(|e| EngineError::invalid(format!("flowfile_expiration: {e}")))?;
+    let expiration = parse_duration(&def.flowfile_expiration)
+        .map_err(|e| EngineError::invalid(format!("flowfile_expiration: {e}")))?;
     let mut prioritizers = Vec::new();
     for p in &def.prioritizers {
-        prioritizers.push(parse_prioritizer(p).ok_or_else(|| EngineError::invalid(format!("unknown prioritizer '{p}'")))?);
+        prioritizers
+            .push(parse_prioritizer(p).ok_or_else(|| EngineError::invalid(format!("unknown prioritizer '{p}'")))?);
     }
-    Ok(ConnectionConfig { object_threshold: def.back_pressure_object_threshold, size_threshold: size, prioritizers, expiration })
+    Ok(ConnectionConfig {
+        object_threshold: def.back_pressure_object_threshold,
+        size_threshold: size,
+        prioritizers,
+        expiration,
+    })
 }
 
 fn connection_def(c: &Connection, m: &ConnMeta) -> ConnectionDef {
@@ -1407,10 +1507,19 @@ pub fn substitute_parameters(value: &str, params: &BTreeMap<String, String>) -> 
         let after = &rest[start + 2..];
         let end = after.find('}').ok_or_else(|| format!("unclosed parameter reference in '{value}'"))?;
         let name = &after[..end];
-        let env_name: String = format!("SLUICE_PARAM_{}", name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect::<String>());
+        let env_name: String = format!(
+            "SLUICE_PARAM_{}",
+            name.chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+                .collect::<String>()
+        );
         match std::env::var(&env_name).ok().or_else(|| params.get(name).cloned()) {
             Some(v) => out.push_str(&v),
-            None => return Err(format!("parameter '{name}' is not defined (add it to the flow's parameters or set {env_name})")),
+            None => {
+                return Err(format!(
+                    "parameter '{name}' is not defined (add it to the flow's parameters or set {env_name})"
+                ));
+            }
         }
         rest = &after[end + 1..];
     }

@@ -50,7 +50,12 @@ pub fn parse_flow_value(value: serde_json::Value) -> Result<FlowDefinition, Flow
     if let Some(v) = value.get("version") {
         match v.as_u64() {
             Some(n) if n as u32 == FLOW_VERSION => {}
-            _ => return Err(FlowError::one("version", format!("unsupported flow version {v}; this Sluice reads version {FLOW_VERSION}"))),
+            _ => {
+                return Err(FlowError::one(
+                    "version",
+                    format!("unsupported flow version {v}; this Sluice reads version {FLOW_VERSION}"),
+                ));
+            }
         }
     } else {
         return Err(FlowError::one("version", format!("missing; add \"version\": {FLOW_VERSION} at the top")));
@@ -84,7 +89,11 @@ pub fn check_structure(def: &FlowDefinition, registry: &Registry) -> Result<(), 
                     if !rels.contains(r) {
                         issues.push(FlowIssue {
                             path: format!("processors[{i}].auto_terminated_relationships[{j}]"),
-                            message: format!("'{}' has no relationship '{r}' (it has: {})", p.type_name, rels.join(", ")),
+                            message: format!(
+                                "'{}' has no relationship '{r}' (it has: {})",
+                                p.type_name,
+                                rels.join(", ")
+                            ),
                         });
                     }
                 }
@@ -98,11 +107,15 @@ pub fn check_structure(def: &FlowDefinition, registry: &Registry) -> Result<(), 
     }
     for (i, c) in def.connections.iter().enumerate() {
         if !ids.insert(c.id.as_str()) {
-            issues.push(FlowIssue { path: format!("connections[{i}].id"), message: format!("duplicate id '{}'", c.id) });
+            issues
+                .push(FlowIssue { path: format!("connections[{i}].id"), message: format!("duplicate id '{}'", c.id) });
         }
         let src = def.processors.iter().find(|p| p.id == c.source);
         if src.is_none() {
-            issues.push(FlowIssue { path: format!("connections[{i}].source"), message: format!("no processor with id '{}'", c.source) });
+            issues.push(FlowIssue {
+                path: format!("connections[{i}].source"),
+                message: format!("no processor with id '{}'", c.source),
+            });
         }
         if !def.processors.iter().any(|p| p.id == c.destination) {
             issues.push(FlowIssue {
@@ -111,7 +124,10 @@ pub fn check_structure(def: &FlowDefinition, registry: &Registry) -> Result<(), 
             });
         }
         if c.relationships.is_empty() {
-            issues.push(FlowIssue { path: format!("connections[{i}].relationships"), message: "must name at least one relationship".into() });
+            issues.push(FlowIssue {
+                path: format!("connections[{i}].relationships"),
+                message: "must name at least one relationship".into(),
+            });
         }
         if let Some(src) = src {
             if let Some(t) = registry.get(&src.type_name) {
@@ -120,7 +136,12 @@ pub fn check_structure(def: &FlowDefinition, registry: &Registry) -> Result<(), 
                     if !rels.contains(r) {
                         issues.push(FlowIssue {
                             path: format!("connections[{i}].relationships[{j}]"),
-                            message: format!("'{}' ({}) has no relationship '{r}' (it has: {})", src.name, src.type_name, rels.join(", ")),
+                            message: format!(
+                                "'{}' ({}) has no relationship '{r}' (it has: {})",
+                                src.name,
+                                src.type_name,
+                                rels.join(", ")
+                            ),
                         });
                     }
                 }
@@ -130,7 +151,10 @@ pub fn check_structure(def: &FlowDefinition, registry: &Registry) -> Result<(), 
             issues.push(FlowIssue { path: format!("connections[{i}].back_pressure_data_size_threshold"), message: e });
         }
         if c.back_pressure_object_threshold == 0 {
-            issues.push(FlowIssue { path: format!("connections[{i}].back_pressure_object_threshold"), message: "must be at least 1".into() });
+            issues.push(FlowIssue {
+                path: format!("connections[{i}].back_pressure_object_threshold"),
+                message: "must be at least 1".into(),
+            });
         }
         if let Err(e) = crate::units::parse_duration(&c.flowfile_expiration) {
             issues.push(FlowIssue { path: format!("connections[{i}].flowfile_expiration"), message: e });
@@ -225,7 +249,14 @@ pub fn check_processors(def: &FlowDefinition, registry: &Registry) -> Vec<FlowIs
         let connected: Vec<String> =
             def.connections.iter().filter(|c| c.source == p.id).flat_map(|c| c.relationships.iter().cloned()).collect();
         let has_incoming = def.connections.iter().any(|c| c.destination == p.id);
-        for e in processor_issues(&t.descriptor, &p.properties, &p.scheduling, &p.auto_terminated_relationships, &connected, has_incoming) {
+        for e in processor_issues(
+            &t.descriptor,
+            &p.properties,
+            &p.scheduling,
+            &p.auto_terminated_relationships,
+            &connected,
+            has_incoming,
+        ) {
             let path = match e.strip_prefix('\'').and_then(|r| r.split_once('\'')) {
                 Some((name, _)) if p.properties.contains_key(name) || t.descriptor.find_property(name).is_some() => {
                     format!("processors[{i}].properties.{name}")

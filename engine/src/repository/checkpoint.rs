@@ -17,8 +17,8 @@ use sluice_provenance::ContentRef;
 use super::RepoError;
 use super::index::QueueView;
 use super::record::{
-    self, Dec, DecodeError, FORMAT_VERSION, FRAME_HEADER, KIND_SNAP_END, KIND_SNAP_HEADER,
-    KIND_SNAP_QUEUE, MAX_FRAME, SNAP_MAGIC, StrDec, StrEnc,
+    self, Dec, DecodeError, FORMAT_VERSION, FRAME_HEADER, KIND_SNAP_END, KIND_SNAP_HEADER, KIND_SNAP_QUEUE, MAX_FRAME,
+    SNAP_MAGIC, StrDec, StrEnc,
 };
 use crate::content::Content;
 use crate::flowfile::FlowFile;
@@ -35,10 +35,7 @@ pub(crate) fn snapshot_path(dir: &Path, seq: u64) -> PathBuf {
 
 /// The seq of a snapshot file name written by [`snapshot_path`].
 pub(crate) fn parse_snapshot_name(name: &str) -> Option<u64> {
-    name.strip_prefix("checkpoint-")?
-        .strip_suffix(".snap")?
-        .parse()
-        .ok()
+    name.strip_prefix("checkpoint-")?.strip_suffix(".snap")?.parse().ok()
 }
 
 /// Whether `name` is a leftover temporary snapshot (from a crash mid-checkpoint).
@@ -95,11 +92,7 @@ fn frame_err(e: DecodeError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, e.to_string())
 }
 
-fn write_to(
-    tmp: &Path,
-    header: SnapshotHeader,
-    queues: &[(Arc<str>, QueueView)],
-) -> io::Result<u64> {
+fn write_to(tmp: &Path, header: SnapshotHeader, queues: &[(Arc<str>, QueueView)]) -> io::Result<u64> {
     let mut w = BufWriter::with_capacity(1 << 20, File::create(tmp)?);
     let mut buf = Vec::with_capacity(CHUNK_BYTES + (64 << 10));
     let mut size = 0u64;
@@ -184,9 +177,7 @@ impl<R: Read> FrameStream<R> {
             return Err((at, "bad frame length".into()));
         }
         self.buf.resize(len as usize, 0);
-        self.r
-            .read_exact(&mut self.buf)
-            .map_err(|e| (at, format!("truncated frame: {e}")))?;
+        self.r.read_exact(&mut self.buf).map_err(|e| (at, format!("truncated frame: {e}")))?;
         if record::frame_crc(len, &self.buf) != crc {
             return Err((at, "frame checksum mismatch".into()));
         }
@@ -211,21 +202,12 @@ pub(crate) fn read_snapshot(
     claim: &dyn Fn(ContentRef) -> Content,
     each: &mut dyn FnMut(SnapshotItem<'_>),
 ) -> Result<SnapshotHeader, RepoError> {
-    let corrupt = |at: u64, why: &str| {
-        RepoError::Corrupt(format!("snapshot {} at offset {at}: {why}", path.display()))
-    };
+    let corrupt = |at: u64, why: &str| RepoError::Corrupt(format!("snapshot {} at offset {at}: {why}", path.display()));
     let file = File::open(path)?;
-    let mut s = FrameStream {
-        r: BufReader::with_capacity(1 << 20, file),
-        pos: 0,
-        buf: Vec::new(),
-    };
+    let mut s = FrameStream { r: BufReader::with_capacity(1 << 20, file), pos: 0, buf: Vec::new() };
     let at = s.pos;
     let header = {
-        let p = s
-            .next()
-            .map_err(|(at, why)| corrupt(at, &why))?
-            .ok_or_else(|| corrupt(at, "empty file"))?;
+        let p = s.next().map_err(|(at, why)| corrupt(at, &why))?.ok_or_else(|| corrupt(at, "empty file"))?;
         let mut d = Dec::new(p);
         let parse = |d: &mut Dec<'_>| -> Result<SnapshotInfo, DecodeError> {
             if d.u8()? != KIND_SNAP_HEADER || d.bytes(SNAP_MAGIC.len())? != SNAP_MAGIC {
@@ -234,14 +216,8 @@ pub(crate) fn read_snapshot(
             if d.u8()? != FORMAT_VERSION {
                 return Err(DecodeError("unsupported snapshot format version"));
             }
-            let header = SnapshotHeader {
-                seq: d.u64_le()?,
-                first_log: d.u64_le()?,
-            };
-            let info = SnapshotInfo {
-                header,
-                flowfiles: d.u64_le()?,
-            };
+            let header = SnapshotHeader { seq: d.u64_le()?, first_log: d.u64_le()? };
+            let info = SnapshotInfo { header, flowfiles: d.u64_le()? };
             d.finish()?;
             Ok(info)
         };
@@ -253,10 +229,7 @@ pub(crate) fn read_snapshot(
     let mut last_queue: Option<Arc<str>> = None;
     loop {
         let at = s.pos;
-        let p = s
-            .next()
-            .map_err(|(at, why)| corrupt(at, &why))?
-            .ok_or_else(|| corrupt(at, "missing end frame"))?;
+        let p = s.next().map_err(|(at, why)| corrupt(at, &why))?.ok_or_else(|| corrupt(at, "missing end frame"))?;
         let mut d = Dec::new(p);
         let kind = d.u8().map_err(|e| corrupt(at, e.0))?;
         match kind {
@@ -270,10 +243,7 @@ pub(crate) fn read_snapshot(
                         last_queue = Some(name.clone());
                     }
                     for _ in 0..n {
-                        each(SnapshotItem::Flowfile(
-                            &name,
-                            record::decode_flowfile(&mut d, &mut strs, claim)?,
-                        ));
+                        each(SnapshotItem::Flowfile(&name, record::decode_flowfile(&mut d, &mut strs, claim)?));
                     }
                     total += u64::from(n);
                     d.finish()

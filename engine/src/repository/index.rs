@@ -183,12 +183,7 @@ impl QueueIndex {
             // Compact: renumber the live entries after the current end.
             let old = std::mem::take(s);
             let fresh = old.end.next_multiple_of(CHUNK);
-            *s = Slots {
-                first_chunk: fresh / CHUNK,
-                base: fresh,
-                end: fresh,
-                ..Slots::default()
-            };
+            *s = Slots { first_chunk: fresh / CHUNK, base: fresh, end: fresh, ..Slots::default() };
             for ff in old.view().iter() {
                 let pos = s.push(ff.clone());
                 self.loc.insert((q, ff.id), pos);
@@ -208,10 +203,7 @@ impl QueueIndex {
             if s.live == 0 {
                 continue;
             }
-            let name = names
-                .get(q)
-                .cloned()
-                .unwrap_or_else(|| Arc::from(format!("#{q}")));
+            let name = names.get(q).cloned().unwrap_or_else(|| Arc::from(format!("#{q}")));
             out.push((name, s.view()));
         }
         out

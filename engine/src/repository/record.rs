@@ -153,10 +153,7 @@ pub(crate) fn read_frame(buf: &[u8], pos: usize) -> Frame<'_> {
     if frame_crc(len, payload) != crc {
         return Frame::Invalid("frame checksum mismatch");
     }
-    Frame::Valid {
-        payload,
-        next: pos + FRAME_HEADER + len as usize,
-    }
+    Frame::Valid { payload, next: pos + FRAME_HEADER + len as usize }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -200,10 +197,7 @@ impl<'a> Dec<'a> {
     }
 
     pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
-        let b = *self
-            .buf
-            .get(self.pos)
-            .ok_or(DecodeError("unexpected end of record"))?;
+        let b = *self.buf.get(self.pos).ok_or(DecodeError("unexpected end of record"))?;
         self.pos += 1;
         Ok(b)
     }
@@ -334,10 +328,7 @@ pub(crate) struct StrEnc<'a> {
 
 impl Default for StrEnc<'_> {
     fn default() -> Self {
-        StrEnc {
-            map: HashMap::with_capacity_and_hasher(32, FxBuild),
-            next: 0,
-        }
+        StrEnc { map: HashMap::with_capacity_and_hasher(32, FxBuild), next: 0 }
     }
 }
 
@@ -375,19 +366,13 @@ impl StrDec {
             STR_INLINE => {
                 let len = usize::try_from(v >> 2).map_err(|_| DecodeError("string too long"))?;
                 let b = d.bytes(len)?;
-                let s: Arc<str> = Arc::from(
-                    std::str::from_utf8(b).map_err(|_| DecodeError("string is not UTF-8"))?,
-                );
+                let s: Arc<str> = Arc::from(std::str::from_utf8(b).map_err(|_| DecodeError("string is not UTF-8"))?);
                 self.table.push(s.clone());
                 Ok(s)
             }
             STR_REF => {
-                let i = usize::try_from(v >> 2)
-                    .map_err(|_| DecodeError("string reference too large"))?;
-                self.table
-                    .get(i)
-                    .cloned()
-                    .ok_or(DecodeError("string reference out of range"))
+                let i = usize::try_from(v >> 2).map_err(|_| DecodeError("string reference too large"))?;
+                self.table.get(i).cloned().ok_or(DecodeError("string reference out of range"))
             }
             STR_ID => Ok(id_text()),
             _ => Err(DecodeError("bad string tag")),
@@ -450,15 +435,10 @@ pub(crate) fn decode_flowfile(
     let lineage_start_millis = entry_millis.wrapping_add(d.ivarint()?);
     let queued_millis = entry_millis.wrapping_add(d.ivarint()?);
     let penalty_until_millis = d.ivarint()?;
-    let retry_count =
-        u32::try_from(d.varint()?).map_err(|_| DecodeError("retry count too large"))?;
+    let retry_count = u32::try_from(d.varint()?).map_err(|_| DecodeError("retry count too large"))?;
     let n = d.count(2)?;
     let mut id_text: Option<Arc<str>> = None;
-    let mut text = || {
-        id_text
-            .get_or_insert_with(|| Arc::from(id.hyphenated().to_string()))
-            .clone()
-    };
+    let mut text = || id_text.get_or_insert_with(|| Arc::from(id.hyphenated().to_string())).clone();
     let mut attrs = Vec::with_capacity(n);
     for _ in 0..n {
         let name = strs.get_plain(d)?;
@@ -475,11 +455,7 @@ pub(crate) fn decode_flowfile(
             let segment = d.varint()?;
             let offset = d.varint()?;
             let len = d.varint()?;
-            claim(ContentRef {
-                segment,
-                offset,
-                len,
-            })
+            claim(ContentRef { segment, offset, len })
         }
         _ => return Err(DecodeError("bad content tag")),
     };
@@ -531,11 +507,7 @@ pub(crate) fn encode_commit_body(
 }
 
 /// Appends a whole commit frame (header, kind, seq, body) to `out`.
-pub(crate) fn encode_commit_frame(
-    out: &mut Vec<u8>,
-    seq: u64,
-    body: &[u8],
-) -> Result<(), DecodeError> {
+pub(crate) fn encode_commit_frame(out: &mut Vec<u8>, seq: u64, body: &[u8]) -> Result<(), DecodeError> {
     let start = begin_frame(out);
     out.push(KIND_COMMIT);
     out.extend_from_slice(&seq.to_le_bytes());
@@ -572,11 +544,7 @@ pub(crate) fn commit_head(payload: &[u8]) -> Result<CommitHead<'_>, DecodeError>
     let n = d.u32_le()? as usize;
     let events = d.bytes(n)?;
     let changes = &payload[d.pos..];
-    Ok(CommitHead {
-        seq,
-        events,
-        changes,
-    })
+    Ok(CommitHead { seq, events, changes })
 }
 
 /// Decodes the changes part of a commit record.
@@ -596,10 +564,7 @@ pub(crate) fn decode_changes(
             }
             TAG_ENQUEUE => {
                 let q = strs.get_plain(&mut d)?;
-                out.push(DecodedChange::Enqueue(
-                    q,
-                    decode_flowfile(&mut d, &mut strs, claim)?,
-                ));
+                out.push(DecodedChange::Enqueue(q, decode_flowfile(&mut d, &mut strs, claim)?));
             }
             _ => return Err(DecodeError("bad change tag")),
         }
@@ -612,11 +577,7 @@ pub(crate) fn decode_changes(
 // Log file header
 
 /// Appends a log file header frame.
-pub(crate) fn encode_log_header(
-    out: &mut Vec<u8>,
-    file_no: u64,
-    prev_len: u64,
-) -> Result<(), DecodeError> {
+pub(crate) fn encode_log_header(out: &mut Vec<u8>, file_no: u64, prev_len: u64) -> Result<(), DecodeError> {
     let start = begin_frame(out);
     out.push(KIND_LOG_HEADER);
     out.extend_from_slice(LOG_MAGIC);
@@ -644,10 +605,7 @@ pub(crate) fn decode_log_header(payload: &[u8]) -> Result<LogHeader, DecodeError
     if d.u8()? != FORMAT_VERSION {
         return Err(DecodeError("unsupported log format version"));
     }
-    let h = LogHeader {
-        file_no: d.u64_le()?,
-        prev_len: d.u64_le()?,
-    };
+    let h = LogHeader { file_no: d.u64_le()?, prev_len: d.u64_le()? };
     d.finish()?;
     Ok(h)
 }
@@ -674,19 +632,8 @@ mod tests {
     }
 
     fn random_string(r: &mut Rng) -> String {
-        const PIECES: [&str; 8] = [
-            "a",
-            "filename",
-            "é",
-            "mime.type",
-            "",
-            "😀",
-            "x.y.z",
-            "0123456789",
-        ];
-        (0..r.below(5))
-            .map(|_| PIECES[r.below(PIECES.len() as u64) as usize])
-            .collect()
+        const PIECES: [&str; 8] = ["a", "filename", "é", "mime.type", "", "😀", "x.y.z", "0123456789"];
+        (0..r.below(5)).map(|_| PIECES[r.below(PIECES.len() as u64) as usize]).collect()
     }
 
     fn random_i64(r: &mut Rng) -> i64 {
@@ -701,9 +648,7 @@ mod tests {
     fn random_flowfile(r: &mut Rng, content: &Arc<ContentRepository>) -> FlowFile {
         let c = match r.below(3) {
             0 => Content::Empty,
-            1 => Content::Memory(Bytes::from(
-                (0..r.below(300)).map(|i| i as u8).collect::<Vec<u8>>(),
-            )),
+            1 => Content::Memory(Bytes::from((0..r.below(300)).map(|i| i as u8).collect::<Vec<u8>>())),
             _ => content.claim_existing(ContentRef {
                 segment: r.next(),
                 offset: r.below(1 << 62),
@@ -715,19 +660,12 @@ mod tests {
         let id_text = ff.id.to_string();
         let mut pairs: Vec<(String, String)> = Vec::new();
         for _ in 0..r.below(12) {
-            let value = if r.below(4) == 0 {
-                id_text.clone()
-            } else {
-                random_string(r)
-            };
+            let value = if r.below(4) == 0 { id_text.clone() } else { random_string(r) };
             pairs.push((random_string(r), value));
         }
         pairs.push(("uuid".into(), id_text));
         ff.attributes = Attributes::from_shared(Arc::new(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (Arc::<str>::from(k), Arc::<str>::from(v)))
-                .collect(),
+            pairs.into_iter().map(|(k, v)| (Arc::<str>::from(k), Arc::<str>::from(v))).collect(),
         ));
         ff.entry_millis = random_i64(r);
         ff.lineage_start_millis = random_i64(r);
@@ -743,10 +681,7 @@ mod tests {
 
     pub(crate) fn assert_same_flowfile(a: &FlowFile, b: &FlowFile) {
         assert_eq!(a.id, b.id);
-        assert_eq!(
-            a.attributes.iter().collect::<Vec<_>>(),
-            b.attributes.iter().collect::<Vec<_>>()
-        );
+        assert_eq!(a.attributes.iter().collect::<Vec<_>>(), b.attributes.iter().collect::<Vec<_>>());
         match (&a.content, &b.content) {
             (Content::Empty, Content::Empty) => {}
             (Content::Memory(x), Content::Memory(y)) => assert_eq!(x, y),
@@ -767,32 +702,21 @@ mod tests {
         let claim = |loc: ContentRef| content.claim_existing(loc);
         let mut r = Rng(0x9e37_79b9_7f4a_7c15);
         for round in 0..500 {
-            let ffs: Vec<FlowFile> = (0..r.below(20))
-                .map(|_| random_flowfile(&mut r, &content))
-                .collect();
-            let queues: Vec<String> = (0..ffs.len() + 3)
-                .map(|_| format!("q{}", r.below(4)))
-                .collect();
+            let ffs: Vec<FlowFile> = (0..r.below(20)).map(|_| random_flowfile(&mut r, &content)).collect();
+            let queues: Vec<String> = (0..ffs.len() + 3).map(|_| format!("q{}", r.below(4))).collect();
             let mut changes = Vec::new();
             for (i, ff) in ffs.iter().enumerate() {
                 if r.below(3) == 0 {
-                    changes.push(RepoChange::Dequeue {
-                        queue: &queues[i + 1],
-                        id: Uuid::from_u128(u128::from(r.next())),
-                    });
+                    changes
+                        .push(RepoChange::Dequeue { queue: &queues[i + 1], id: Uuid::from_u128(u128::from(r.next())) });
                 }
-                changes.push(RepoChange::Enqueue {
-                    queue: &queues[i],
-                    flowfile: ff,
-                });
+                changes.push(RepoChange::Enqueue { queue: &queues[i], flowfile: ff });
             }
             let mut body = Vec::new();
             encode_commit_body(&mut body, &changes, &[]);
             let mut frame = Vec::new();
             encode_commit_frame(&mut frame, round, &body).expect("frame");
-            let Frame::Valid { payload, next } = read_frame(&frame, 0) else {
-                panic!("frame not valid")
-            };
+            let Frame::Valid { payload, next } = read_frame(&frame, 0) else { panic!("frame not valid") };
             assert_eq!(next, frame.len());
             let head = commit_head(payload).expect("head");
             assert_eq!(head.seq, round);
@@ -822,14 +746,7 @@ mod tests {
         let mut r = Rng(7);
         let ff = random_flowfile(&mut r, &content);
         let mut body = Vec::new();
-        encode_commit_body(
-            &mut body,
-            &[RepoChange::Enqueue {
-                queue: "q",
-                flowfile: &ff,
-            }],
-            &[],
-        );
+        encode_commit_body(&mut body, &[RepoChange::Enqueue { queue: "q", flowfile: &ff }], &[]);
         for _ in 0..20_000 {
             let mut b = body.clone();
             let i = r.below(b.len() as u64) as usize;
@@ -847,21 +764,10 @@ mod tests {
             for bit in 0..8 {
                 let mut f = frame.clone();
                 f[byte] ^= 1 << bit;
-                assert!(
-                    matches!(read_frame(&f, 0), Frame::Invalid(_)),
-                    "flip at {byte}:{bit} undetected"
-                );
+                assert!(matches!(read_frame(&f, 0), Frame::Invalid(_)), "flip at {byte}:{bit} undetected");
             }
         }
-        let Frame::Valid { payload, .. } = read_frame(&frame, 0) else {
-            panic!()
-        };
-        assert_eq!(
-            decode_log_header(payload),
-            Ok(LogHeader {
-                file_no: 3,
-                prev_len: 99
-            })
-        );
+        let Frame::Valid { payload, .. } = read_frame(&frame, 0) else { panic!() };
+        assert_eq!(decode_log_header(payload), Ok(LogHeader { file_no: 3, prev_len: 99 }));
     }
 }

@@ -47,10 +47,7 @@ pub(crate) struct RecoveryOutput {
 }
 
 fn corrupt(path: &Path, offset: usize, why: &str) -> RepoError {
-    RepoError::Corrupt(format!(
-        "log file {} at offset {offset}: {why}",
-        path.display()
-    ))
+    RepoError::Corrupt(format!("log file {} at offset {offset}: {why}", path.display()))
 }
 
 /// Recovers the state in `dir`. `watermark`: provenance has persisted the events of every
@@ -81,9 +78,7 @@ pub(crate) fn recover(
     let mut snapshot = None;
     if let Some((_, path)) = snapshots.pop_last() {
         let header = checkpoint::read_snapshot(&path, claim, &mut |item| match item {
-            SnapshotItem::Start(info) => {
-                index.reserve(usize::try_from(info.flowfiles).unwrap_or(0).min(1 << 28))
-            }
+            SnapshotItem::Start(info) => index.reserve(usize::try_from(info.flowfiles).unwrap_or(0).min(1 << 28)),
             SnapshotItem::Flowfile(q, ff) => {
                 let no = table.number(q);
                 index.enqueue(no, ff);
@@ -93,17 +88,11 @@ pub(crate) fn recover(
         snapshot = Some((path, size, header));
     }
     stale.extend(snapshots.into_values());
-    let (snap_seq, first_log) = snapshot
-        .as_ref()
-        .map_or((0, 0), |(_, _, h)| (h.seq, h.first_log));
+    let (snap_seq, first_log) = snapshot.as_ref().map_or((0, 0), |(_, _, h)| (h.seq, h.first_log));
 
     // The files to replay (from the snapshot's first log on, or all) must all be there.
     let needed: Vec<u64> = logs_found.range(first_log..).map(|(n, _)| *n).collect();
-    let start = if snapshot.is_some() {
-        first_log
-    } else {
-        needed.first().copied().unwrap_or(0)
-    };
+    let start = if snapshot.is_some() { first_log } else { needed.first().copied().unwrap_or(0) };
     let expected: Vec<u64> = (start..start + needed.len() as u64).collect();
     if needed != expected {
         return Err(RepoError::Corrupt(format!(
@@ -144,22 +133,14 @@ pub(crate) fn recover(
         let logical = match next_prev_len {
             Some(len) if len != u64::MAX => {
                 if len > physical as u64 {
-                    return Err(corrupt(
-                        path,
-                        physical,
-                        &format!("file is shorter than the {len} bytes recorded"),
-                    ));
+                    return Err(corrupt(path, physical, &format!("file is shorter than the {len} bytes recorded")));
                 }
                 len as usize
             }
             _ => physical,
         };
         let image = &bytes[..logical];
-        let mut info = LogInfo {
-            bytes: logical as u64,
-            max_seq: 0,
-            max_event_seq: 0,
-        };
+        let mut info = LogInfo { bytes: logical as u64, max_seq: 0, max_event_seq: 0 };
         if image.is_empty() {
             out.logs.insert(*no, info);
             if is_last {
@@ -186,27 +167,21 @@ pub(crate) fn recover(
                 Frame::Valid { payload, next } => {
                     let head = record::commit_head(payload).map_err(|e| corrupt(path, pos, e.0))?;
                     if head.seq <= prev_seq {
-                        return Err(corrupt(
-                            path,
-                            pos,
-                            &format!("seq {} after seq {prev_seq}", head.seq),
-                        ));
+                        return Err(corrupt(path, pos, &format!("seq {} after seq {prev_seq}", head.seq)));
                     }
                     prev_seq = head.seq;
                     info.max_seq = head.seq;
                     if !head.events.is_empty() {
                         info.max_event_seq = head.seq;
                         if head.seq > watermark {
-                            let events =
-                                sluice_provenance::decode_events(head.events).map_err(|e| {
-                                    corrupt(path, pos, &format!("provenance events: {e}"))
-                                })?;
+                            let events = sluice_provenance::decode_events(head.events)
+                                .map_err(|e| corrupt(path, pos, &format!("provenance events: {e}")))?;
                             out.provenance.push((head.seq, events));
                         }
                     }
                     if replay && head.seq > snap_seq {
-                        let changes = record::decode_changes(head.changes, claim)
-                            .map_err(|e| corrupt(path, pos, e.0))?;
+                        let changes =
+                            record::decode_changes(head.changes, claim).map_err(|e| corrupt(path, pos, e.0))?;
                         for change in changes {
                             match change {
                                 DecodedChange::Enqueue(q, ff) => {
@@ -232,9 +207,7 @@ pub(crate) fn recover(
                         return Err(corrupt(
                             path,
                             pos,
-                            &format!(
-                                "{why}, yet a valid commit follows at offset {at}: not a torn tail"
-                            ),
+                            &format!("{why}, yet a valid commit follows at offset {at}: not a torn tail"),
                         ));
                     }
                     tracing::warn!(file = %path.display(), offset = pos, reason = why, cut = logical - pos, "cutting off the torn tail of the flowfile log");
@@ -245,10 +218,7 @@ pub(crate) fn recover(
         }
         if is_last {
             if valid_len < physical {
-                OpenOptions::new()
-                    .write(true)
-                    .open(path)?
-                    .set_len(valid_len as u64)?;
+                OpenOptions::new().write(true).open(path)?.set_len(valid_len as u64)?;
             }
             info.bytes = valid_len as u64;
             out.last_log = Some((*no, valid_len as u64));
@@ -275,13 +245,9 @@ fn later_valid_commit(image: &[u8], from: usize, after: u64) -> Option<usize> {
     let min = record::FRAME_HEADER + record::COMMIT_PREFIX + 4;
     let mut at = from + 1;
     while at + min <= image.len() {
-        let len =
-            u32::from_le_bytes([image[at], image[at + 1], image[at + 2], image[at + 3]]) as usize;
+        let len = u32::from_le_bytes([image[at], image[at + 1], image[at + 2], image[at + 3]]) as usize;
         let body = at + record::FRAME_HEADER;
-        if len >= record::COMMIT_PREFIX + 4
-            && body + len <= image.len()
-            && image[body] == KIND_COMMIT
-        {
+        if len >= record::COMMIT_PREFIX + 4 && body + len <= image.len() && image[body] == KIND_COMMIT {
             let mut s = [0u8; 8];
             s.copy_from_slice(&image[body + 1..body + 9]);
             let seq = u64::from_le_bytes(s);

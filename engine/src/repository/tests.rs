@@ -34,8 +34,7 @@ fn no_auto_checkpoint(durability: Durability) -> WalConfig {
 }
 
 fn open(dir: &Path, cfg: WalConfig, watermark: Option<u64>) -> (Arc<WalRepository>, Recovered) {
-    WalRepository::open(dir, cfg, &ContentRepository::in_memory(), watermark)
-        .expect("open repository")
+    WalRepository::open(dir, cfg, &ContentRepository::in_memory(), watermark).expect("open repository")
 }
 
 /// A flowfile whose every field depends on `n`, with each kind of content.
@@ -43,11 +42,7 @@ fn flowfile(n: u64, content: &ContentRepository) -> FlowFile {
     let c = match n % 3 {
         0 => Content::Empty,
         1 => Content::Memory(Bytes::from(format!("inline content {n}"))),
-        _ => content.claim_existing(ContentRef {
-            segment: n % 7 + 1,
-            offset: n * 100,
-            len: n + 1,
-        }),
+        _ => content.claim_existing(ContentRef { segment: n % 7 + 1, offset: n * 100, len: n + 1 }),
     };
     let mut ff = FlowFile::new(c);
     ff.id = Uuid::from_u128(0xA000_0000_0000_0000_0000_0000_0000_0000 | u128::from(n));
@@ -57,23 +52,12 @@ fn flowfile(n: u64, content: &ContentRepository) -> FlowFile {
         ("filename", id.as_str()),
         ("path", "./"),
         ("n", &n.to_string()),
-        (
-            "mime.type",
-            if n.is_multiple_of(2) {
-                "text/plain"
-            } else {
-                "application/json"
-            },
-        ),
+        ("mime.type", if n.is_multiple_of(2) { "text/plain" } else { "application/json" }),
     ]);
     ff.entry_millis = 1_700_000_000_000 + n as i64;
     ff.lineage_start_millis = ff.entry_millis - 5;
     ff.queued_millis = ff.entry_millis + 7;
-    ff.penalty_until_millis = if n.is_multiple_of(4) {
-        ff.entry_millis + 30_000
-    } else {
-        0
-    };
+    ff.penalty_until_millis = if n.is_multiple_of(4) { ff.entry_millis + 30_000 } else { 0 };
     ff.retry_count = (n % 5) as u32;
     ff
 }
@@ -86,11 +70,7 @@ fn event(n: u64, flowfile: Uuid) -> ProvenanceEvent {
         duration_millis: n % 3,
         flowfile_uuid: flowfile,
         parent_uuids: Vec::new(),
-        child_uuids: if n.is_multiple_of(2) {
-            vec![Uuid::from_u128(u128::from(n) + 1)]
-        } else {
-            Vec::new()
-        },
+        child_uuids: if n.is_multiple_of(2) { vec![Uuid::from_u128(u128::from(n) + 1)] } else { Vec::new() },
         component_id: Arc::from("proc-1"),
         component_type: Arc::from("UpdateAttribute"),
         component_name: Arc::from("Update"),
@@ -100,11 +80,7 @@ fn event(n: u64, flowfile: Uuid) -> ProvenanceEvent {
         previous_attributes: None,
         updated_attributes: Arc::new(vec![(Arc::from("n"), Arc::from(n.to_string()))]),
         previous_content: None,
-        updated_content: Some(ContentRef {
-            segment: 1,
-            offset: n,
-            len: 3,
-        }),
+        updated_content: Some(ContentRef { segment: 1, offset: n, len: 3 }),
         size: 3,
         lineage_start_millis: 1_700_000_000_000,
         flow_revision: Arc::from("r1"),
@@ -172,11 +148,7 @@ fn view(r: &Recovered) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
     for (q, ffs) in &r.queues {
         assert!(!ffs.is_empty(), "recovery returned an empty queue {q}");
-        assert!(
-            out.insert(q.clone(), ffs.iter().map(fingerprint).collect())
-                .is_none(),
-            "queue {q} returned twice"
-        );
+        assert!(out.insert(q.clone(), ffs.iter().map(fingerprint).collect()).is_none(), "queue {q} returned twice");
     }
     out
 }
@@ -190,11 +162,7 @@ struct Workload {
 
 impl Workload {
     fn new(seed: u64) -> Self {
-        Workload {
-            rng: seed,
-            next: 0,
-            content: ContentRepository::in_memory(),
-        }
+        Workload { rng: seed, next: 0, content: ContentRepository::in_memory() }
     }
 
     fn rand(&mut self, n: u64) -> u64 {
@@ -220,15 +188,9 @@ impl Workload {
                     let qi = self.rand(4) as usize;
                     let q = model.queues.get(QUEUES[qi]).filter(|v| !v.is_empty());
                     let Some(q) = q else { continue };
-                    let pick = if choice < 8 {
-                        0
-                    } else {
-                        self.rand(q.len() as u64) as usize
-                    };
+                    let pick = if choice < 8 { 0 } else { self.rand(q.len() as u64) as usize };
                     let mut ff = q[pick].clone();
-                    if drops.iter().any(|(_, id)| *id == ff.id)
-                        || owned.iter().any(|(_, f)| f.id == ff.id)
-                    {
+                    if drops.iter().any(|(_, id)| *id == ff.id) || owned.iter().any(|(_, f)| f.id == ff.id) {
                         continue;
                     }
                     drops.push((QUEUES[qi], ff.id));
@@ -255,19 +217,11 @@ impl Workload {
             self.next += 1;
             owned.push((QUEUES[self.rand(4) as usize], flowfile(n, &self.content)));
         }
-        let mut changes: Vec<RepoChange<'_>> = drops
-            .iter()
-            .map(|(q, id)| RepoChange::Dequeue { queue: q, id: *id })
-            .collect();
-        changes.extend(owned.iter().map(|(q, f)| RepoChange::Enqueue {
-            queue: q,
-            flowfile: f,
-        }));
+        let mut changes: Vec<RepoChange<'_>> =
+            drops.iter().map(|(q, id)| RepoChange::Dequeue { queue: q, id: *id }).collect();
+        changes.extend(owned.iter().map(|(q, f)| RepoChange::Enqueue { queue: q, flowfile: f }));
         let events: Vec<ProvenanceEvent> = if with_events {
-            owned
-                .iter()
-                .map(|(_, f)| event(self.next * 10 + self.rand(10), f.id))
-                .collect()
+            owned.iter().map(|(_, f)| event(self.next * 10 + self.rand(10), f.id)).collect()
         } else {
             Vec::new()
         };
@@ -327,10 +281,7 @@ fn recovery_returns_every_queued_flowfile_in_order() {
             assert!(seq > last, "seqs increase");
             last = seq;
         }
-        assert_eq!(
-            repo.stats().queued as usize,
-            model.queues.values().map(Vec::len).sum::<usize>()
-        );
+        assert_eq!(repo.stats().queued as usize, model.queues.values().map(Vec::len).sum::<usize>());
     }
     let queued: usize = model.queues.values().map(Vec::len).sum();
     assert!(queued > 500, "workload leaves flowfiles queued ({queued})");
@@ -338,12 +289,7 @@ fn recovery_returns_every_queued_flowfile_in_order() {
     assert_eq!(view(&rec), model.view());
     assert_eq!(rec.last_seq, last);
     // Recovered stored content is claimed again, memory content is back in memory.
-    let stored = rec
-        .queues
-        .iter()
-        .flat_map(|(_, v)| v)
-        .filter(|f| matches!(f.content, Content::Stored(_)))
-        .count();
+    let stored = rec.queues.iter().flat_map(|(_, v)| v).filter(|f| matches!(f.content, Content::Stored(_))).count();
     assert!(stored > 0);
     // Keep going after a restart; seqs continue.
     for _ in 0..200 {
@@ -361,11 +307,7 @@ fn recovery_returns_every_queued_flowfile_in_order() {
 fn checkpoint_plus_tail_equals_replaying_the_full_log() {
     let with_ck = tempfile::tempdir().expect("tempdir");
     let full = tempfile::tempdir().expect("tempdir");
-    let small = WalConfig {
-        checkpoint_log_bytes: 64 << 10,
-        max_log_file_bytes: 16 << 10,
-        ..config(Durability::Os)
-    };
+    let small = WalConfig { checkpoint_log_bytes: 64 << 10, max_log_file_bytes: 16 << 10, ..config(Durability::Os) };
     let mut model_a = Model::default();
     let mut model_b = Model::default();
     let mut wa = Workload::new(99);
@@ -380,25 +322,12 @@ fn checkpoint_plus_tail_equals_replaying_the_full_log() {
                 a.checkpoint().expect("checkpoint");
             }
         }
-        assert!(
-            a.stats().checkpoints >= 4,
-            "checkpoints ran: {:?}",
-            a.stats()
-        );
+        assert!(a.stats().checkpoints >= 4, "checkpoints ran: {:?}", a.stats());
         assert_eq!(b.stats().checkpoints, 0);
         assert_eq!(model_a.view(), model_b.view());
         // Covered log files were deleted; the full log has them all.
-        assert!(
-            log_files(with_ck.path()).len() < 8,
-            "{:?}",
-            log_files(with_ck.path())
-        );
-        assert!(
-            a.disk_bytes() < b.disk_bytes(),
-            "{} vs {}",
-            a.disk_bytes(),
-            b.disk_bytes()
-        );
+        assert!(log_files(with_ck.path()).len() < 8, "{:?}", log_files(with_ck.path()));
+        assert!(a.disk_bytes() < b.disk_bytes(), "{} vs {}", a.disk_bytes(), b.disk_bytes());
     }
     let (_a, ra) = open(with_ck.path(), no_auto_checkpoint(Durability::Os), None);
     let (_b, rb) = open(full.path(), no_auto_checkpoint(Durability::Os), None);
@@ -414,41 +343,16 @@ fn checkpoint_with_nothing_queued_and_restart_from_snapshot_only() {
     {
         let (repo, _) = open(dir.path(), no_auto_checkpoint(Durability::Os), None);
         let f = flowfile(1, &c);
-        repo.commit(
-            &[RepoChange::Enqueue {
-                queue: "q",
-                flowfile: &f,
-            }],
-            &[],
-        )
-        .expect("commit");
-        repo.commit(
-            &[RepoChange::Dequeue {
-                queue: "q",
-                id: f.id,
-            }],
-            &[],
-        )
-        .expect("commit");
+        repo.commit(&[RepoChange::Enqueue { queue: "q", flowfile: &f }], &[]).expect("commit");
+        repo.commit(&[RepoChange::Dequeue { queue: "q", id: f.id }], &[]).expect("commit");
         repo.checkpoint().expect("checkpoint");
-        repo.checkpoint()
-            .expect("second checkpoint with no commits in between");
+        repo.checkpoint().expect("second checkpoint with no commits in between");
     }
     let (repo, rec) = open(dir.path(), no_auto_checkpoint(Durability::Os), None);
     assert!(rec.queues.is_empty());
     assert_eq!(rec.last_seq, 2);
     let f = flowfile(2, &c);
-    assert_eq!(
-        repo.commit(
-            &[RepoChange::Enqueue {
-                queue: "q",
-                flowfile: &f
-            }],
-            &[]
-        )
-        .expect("commit"),
-        3
-    );
+    assert_eq!(repo.commit(&[RepoChange::Enqueue { queue: "q", flowfile: &f }], &[]).expect("commit"), 3);
 }
 
 #[test]
@@ -461,58 +365,29 @@ fn torn_tail_at_every_offset_of_the_last_record_is_cut_off() {
     {
         let (repo, _) = open(base.path(), no_auto_checkpoint(Durability::Os), None);
         for (i, f) in ffs.iter().enumerate().take(11) {
-            let ch = [RepoChange::Enqueue {
-                queue: if i % 2 == 0 { "even" } else { "odd" },
-                flowfile: f,
-            }];
+            let ch = [RepoChange::Enqueue { queue: if i % 2 == 0 { "even" } else { "odd" }, flowfile: f }];
             repo.commit(&ch, &[event(i as u64, f.id)]).expect("commit");
             model.apply(&ch);
         }
-        before = std::fs::metadata(&log_files(base.path())[0])
-            .expect("stat")
-            .len();
+        before = std::fs::metadata(&log_files(base.path())[0]).expect("stat").len();
         let last = [
-            RepoChange::Dequeue {
-                queue: "even",
-                id: ffs[0].id,
-            },
-            RepoChange::Enqueue {
-                queue: "odd",
-                flowfile: &ffs[11],
-            },
+            RepoChange::Dequeue { queue: "even", id: ffs[0].id },
+            RepoChange::Enqueue { queue: "odd", flowfile: &ffs[11] },
         ];
-        repo.commit(&last, &[event(11, ffs[11].id)])
-            .expect("commit");
-        after = std::fs::metadata(&log_files(base.path())[0])
-            .expect("stat")
-            .len();
+        repo.commit(&last, &[event(11, ffs[11].id)]).expect("commit");
+        after = std::fs::metadata(&log_files(base.path())[0]).expect("stat").len();
     }
     let mut with_last = model.clone();
     with_last.apply(&[
-        RepoChange::Dequeue {
-            queue: "even",
-            id: ffs[0].id,
-        },
-        RepoChange::Enqueue {
-            queue: "odd",
-            flowfile: &ffs[11],
-        },
+        RepoChange::Dequeue { queue: "even", id: ffs[0].id },
+        RepoChange::Enqueue { queue: "odd", flowfile: &ffs[11] },
     ]);
-    assert!(
-        after > before + 100,
-        "last record is {} bytes",
-        after - before
-    );
+    assert!(after > before + 100, "last record is {} bytes", after - before);
     for cut in before..=after {
         let work = tempfile::tempdir().expect("tempdir");
         copy_dir(base.path(), work.path());
         let log = log_files(work.path())[0].clone();
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&log)
-            .expect("open")
-            .set_len(cut)
-            .expect("truncate");
+        std::fs::OpenOptions::new().write(true).open(&log).expect("open").set_len(cut).expect("truncate");
         let (repo, rec) = open(work.path(), no_auto_checkpoint(Durability::Os), Some(0));
         if cut == after {
             assert_eq!(view(&rec), with_last.view());
@@ -522,17 +397,10 @@ fn torn_tail_at_every_offset_of_the_last_record_is_cut_off() {
         assert_eq!(view(&rec), model.view(), "cut at {cut}");
         assert_eq!(rec.last_seq, 11, "cut at {cut}");
         assert_eq!(rec.provenance.len(), 11);
-        assert_eq!(
-            std::fs::metadata(&log).expect("stat").len(),
-            before,
-            "torn tail truncated away"
-        );
+        assert_eq!(std::fs::metadata(&log).expect("stat").len(), before, "torn tail truncated away");
         if cut % 17 == 0 {
             // The log takes new commits after the cut and keeps them.
-            let ch = [RepoChange::Enqueue {
-                queue: "odd",
-                flowfile: &ffs[11],
-            }];
+            let ch = [RepoChange::Enqueue { queue: "odd", flowfile: &ffs[11] }];
             assert_eq!(repo.commit(&ch, &[]).expect("commit"), 12);
             drop(repo);
             let mut m = model.clone();
@@ -550,14 +418,7 @@ fn torn_log_file_header_is_treated_as_empty() {
     let f = flowfile(1, &c);
     {
         let (repo, _) = open(dir.path(), no_auto_checkpoint(Durability::Os), None);
-        repo.commit(
-            &[RepoChange::Enqueue {
-                queue: "q",
-                flowfile: &f,
-            }],
-            &[],
-        )
-        .expect("commit");
+        repo.commit(&[RepoChange::Enqueue { queue: "q", flowfile: &f }], &[]).expect("commit");
     }
     {
         // A restart creates the next file; tear its header.
@@ -565,12 +426,7 @@ fn torn_log_file_header_is_treated_as_empty() {
     }
     let logs = log_files(dir.path());
     assert_eq!(logs.len(), 2);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&logs[1])
-        .expect("open")
-        .set_len(10)
-        .expect("truncate");
+    std::fs::OpenOptions::new().write(true).open(&logs[1]).expect("open").set_len(10).expect("truncate");
     for _ in 0..2 {
         let (_repo, rec) = open(dir.path(), no_auto_checkpoint(Durability::Os), None);
         assert_eq!(view(&rec)["q"], vec![fingerprint(&f)]);
@@ -598,23 +454,14 @@ fn corruption_in_the_middle_names_file_and_offset() {
     let work = tempfile::tempdir().expect("tempdir");
     copy_dir(base.path(), work.path());
     let target = log_files(work.path())[0].clone();
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&target)
-        .expect("open");
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(&target).expect("open");
     let at = frames[20] as u64 + 12;
     let mut b = [0u8; 1];
     f.read_at(&mut b, at).expect("read");
     f.write_all_at(&[b[0] ^ 0x40], at).expect("write");
     drop(f);
-    let err = WalRepository::open(
-        work.path(),
-        config(Durability::Os),
-        &ContentRepository::in_memory(),
-        None,
-    )
-    .expect_err("corruption must be reported");
+    let err = WalRepository::open(work.path(), config(Durability::Os), &ContentRepository::in_memory(), None)
+        .expect_err("corruption must be reported");
     let msg = err.to_string();
     assert!(matches!(err, RepoError::Corrupt(_)), "{msg}");
     assert!(msg.contains(&target.display().to_string()), "{msg}");
@@ -626,28 +473,15 @@ fn corruption_in_the_middle_names_file_and_offset() {
     copy_dir(base.path(), work.path());
     drop(open(work.path(), no_auto_checkpoint(Durability::Os), None));
     let target = log_files(work.path())[0].clone();
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&target)
-        .expect("open");
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(&target).expect("open");
     let at = frames[40] as u64 + 9;
     f.read_at(&mut b, at).expect("read");
     f.write_all_at(&[b[0] ^ 1], at).expect("write");
     drop(f);
-    let msg = WalRepository::open(
-        work.path(),
-        config(Durability::Os),
-        &ContentRepository::in_memory(),
-        None,
-    )
-    .expect_err("corruption must be reported")
-    .to_string();
-    assert!(
-        msg.contains(&target.display().to_string())
-            && msg.contains(&format!("offset {}", frames[40])),
-        "{msg}"
-    );
+    let msg = WalRepository::open(work.path(), config(Durability::Os), &ContentRepository::in_memory(), None)
+        .expect_err("corruption must be reported")
+        .to_string();
+    assert!(msg.contains(&target.display().to_string()) && msg.contains(&format!("offset {}", frames[40])), "{msg}");
 
     // A missing log file in the middle is reported too.
     let work = tempfile::tempdir().expect("tempdir");
@@ -655,13 +489,8 @@ fn corruption_in_the_middle_names_file_and_offset() {
     drop(open(work.path(), no_auto_checkpoint(Durability::Os), None));
     drop(open(work.path(), no_auto_checkpoint(Durability::Os), None));
     std::fs::remove_file(&log_files(work.path())[1]).expect("remove");
-    let err = WalRepository::open(
-        work.path(),
-        config(Durability::Os),
-        &ContentRepository::in_memory(),
-        None,
-    )
-    .expect_err("gap must be reported");
+    let err = WalRepository::open(work.path(), config(Durability::Os), &ContentRepository::in_memory(), None)
+        .expect_err("gap must be reported");
     assert!(err.to_string().contains("not contiguous"), "{err}");
 }
 
@@ -686,25 +515,13 @@ fn corrupt_snapshot_is_an_error() {
     assert_eq!(view(&rec), model.view());
     drop(_r);
     let len = std::fs::metadata(&snap).expect("stat").len();
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&snap)
-        .expect("open");
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(&snap).expect("open");
     let mut b = [0u8; 1];
     f.read_at(&mut b, len / 2).expect("read");
     f.write_all_at(&[b[0] ^ 0x10], len / 2).expect("write");
-    let err = WalRepository::open(
-        dir.path(),
-        config(Durability::Os),
-        &ContentRepository::in_memory(),
-        None,
-    )
-    .expect_err("corrupt snapshot must be reported");
-    assert!(
-        err.to_string().contains(&snap.display().to_string()),
-        "{err}"
-    );
+    let err = WalRepository::open(dir.path(), config(Durability::Os), &ContentRepository::in_memory(), None)
+        .expect_err("corrupt snapshot must be reported");
+    assert!(err.to_string().contains(&snap.display().to_string()), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -714,11 +531,7 @@ fn corrupt_snapshot_is_an_error() {
 fn group_commit_from_8_threads_loses_nothing() {
     for durability in [Durability::Os, Durability::Fsync] {
         let dir = tempfile::tempdir().expect("tempdir");
-        let per_thread: u64 = if durability == Durability::Os {
-            1500
-        } else {
-            150
-        };
+        let per_thread: u64 = if durability == Durability::Os { 1500 } else { 150 };
         let c = ContentRepository::in_memory();
         let (repo, _) = open(dir.path(), config(durability), Some(0));
         let seqs: Vec<Vec<u64>> = std::thread::scope(|s| {
@@ -731,68 +544,37 @@ fn group_commit_from_8_threads_loses_nothing() {
                         let mut seqs = Vec::new();
                         for i in 0..per_thread {
                             let f = flowfile(t * 1_000_000 + i, &c);
-                            let mut changes = vec![RepoChange::Enqueue {
-                                queue: &queue,
-                                flowfile: &f,
-                            }];
+                            let mut changes = vec![RepoChange::Enqueue { queue: &queue, flowfile: &f }];
                             if i >= 2 {
                                 let old = flowfile(t * 1_000_000 + i - 2, &c).id;
-                                changes.push(RepoChange::Dequeue {
-                                    queue: &queue,
-                                    id: old,
-                                });
+                                changes.push(RepoChange::Dequeue { queue: &queue, id: old });
                             }
-                            seqs.push(
-                                repo.commit(&changes, &[event(t * 1_000_000 + i, f.id)])
-                                    .expect("commit"),
-                            );
+                            seqs.push(repo.commit(&changes, &[event(t * 1_000_000 + i, f.id)]).expect("commit"));
                         }
                         seqs
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("thread"))
-                .collect()
+            handles.into_iter().map(|h| h.join().expect("thread")).collect()
         });
         let mut all: Vec<u64> = seqs.iter().flatten().copied().collect();
         all.sort_unstable();
         all.dedup();
-        assert_eq!(
-            all.len() as u64,
-            8 * per_thread,
-            "every commit got its own seq"
-        );
+        assert_eq!(all.len() as u64, 8 * per_thread, "every commit got its own seq");
         let stats = repo.stats();
         assert_eq!(stats.commits, 8 * per_thread);
-        assert!(
-            stats.groups < stats.commits,
-            "commits were grouped: {stats:?}"
-        );
-        eprintln!(
-            "{durability:?}: {} commits in {} groups",
-            stats.commits, stats.groups
-        );
+        assert!(stats.groups < stats.commits, "commits were grouped: {stats:?}");
+        eprintln!("{durability:?}: {} commits in {} groups", stats.commits, stats.groups);
         drop(repo);
         let (_repo, rec) = open(dir.path(), config(durability), Some(0));
         assert_eq!(rec.queues.len(), 8);
         for (q, ffs) in &rec.queues {
             let t: u64 = q[1..].parse().expect("queue name");
-            let want: Vec<u64> = (per_thread - 2..per_thread)
-                .map(|i| t * 1_000_000 + i)
-                .collect();
-            let got: Vec<u64> = ffs
-                .iter()
-                .map(|f| f.attr("n").expect("n").parse().expect("number"))
-                .collect();
+            let want: Vec<u64> = (per_thread - 2..per_thread).map(|i| t * 1_000_000 + i).collect();
+            let got: Vec<u64> = ffs.iter().map(|f| f.attr("n").expect("n").parse().expect("number")).collect();
             assert_eq!(got, want, "queue {q}");
         }
-        assert_eq!(
-            rec.provenance.len() as u64,
-            8 * per_thread,
-            "every commit's events are back"
-        );
+        assert_eq!(rec.provenance.len() as u64, 8 * per_thread, "every commit's events are back");
         let seqs: Vec<u64> = rec.provenance.iter().map(|(s, _)| *s).collect();
         assert_eq!(seqs, all);
     }
@@ -815,14 +597,7 @@ fn provenance_sink_gets_events_in_seq_order() {
                 for i in 0..300 {
                     let f = flowfile(t * 1000 + i, &c);
                     let e = event(t * 1000 + i, f.id);
-                    repo.commit(
-                        &[RepoChange::Enqueue {
-                            queue: "q",
-                            flowfile: &f,
-                        }],
-                        &[e],
-                    )
-                    .expect("commit");
+                    repo.commit(&[RepoChange::Enqueue { queue: "q", flowfile: &f }], &[e]).expect("commit");
                 }
             });
         }
@@ -830,10 +605,7 @@ fn provenance_sink_gets_events_in_seq_order() {
     drop(repo); // the writer has handed everything over once it stopped
     let got = got.lock();
     assert_eq!(got.len(), 1200);
-    assert!(
-        got.windows(2).all(|w| w[0].0 < w[1].0),
-        "strictly increasing seqs"
-    );
+    assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "strictly increasing seqs");
     for (_, events) in got.iter() {
         assert_eq!(events.len(), 1);
         assert_eq!(events[0], event(events[0].id, events[0].flowfile_uuid));
@@ -847,25 +619,14 @@ fn provenance_sink_gets_events_in_seq_order() {
 fn events_survive_checkpoints_until_provenance_persisted_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let c = ContentRepository::in_memory();
-    let cfg = WalConfig {
-        max_log_file_bytes: 4 << 10,
-        ..no_auto_checkpoint(Durability::Os)
-    };
+    let cfg = WalConfig { max_log_file_bytes: 4 << 10, ..no_auto_checkpoint(Durability::Os) };
     let mut sent = Vec::new();
     {
         let (repo, _) = open(dir.path(), cfg.clone(), Some(0));
         for i in 0..200u64 {
             let f = flowfile(i, &c);
             let events = vec![event(i * 2, f.id), event(i * 2 + 1, f.id)];
-            let seq = repo
-                .commit(
-                    &[RepoChange::Enqueue {
-                        queue: "q",
-                        flowfile: &f,
-                    }],
-                    &events,
-                )
-                .expect("commit");
+            let seq = repo.commit(&[RepoChange::Enqueue { queue: "q", flowfile: &f }], &events).expect("commit");
             sent.push((seq, events));
             if i == 150 {
                 repo.provenance_persisted(40);
@@ -874,10 +635,7 @@ fn events_survive_checkpoints_until_provenance_persisted_them() {
         let files_before = log_files(dir.path()).len();
         repo.checkpoint().expect("checkpoint");
         let files_after = log_files(dir.path()).len();
-        assert!(
-            files_after < files_before,
-            "files up to the watermark deleted ({files_before} -> {files_after})"
-        );
+        assert!(files_after < files_before, "files up to the watermark deleted ({files_before} -> {files_after})");
         assert!(files_after > 3, "files with unpersisted events kept");
     }
     // Reopen with the store's watermark: exactly the events above it come back, intact.
@@ -888,12 +646,7 @@ fn events_survive_checkpoints_until_provenance_persisted_them() {
     // Once provenance has everything, a checkpoint leaves only the new file.
     repo.provenance_persisted(200);
     repo.checkpoint().expect("checkpoint");
-    assert_eq!(
-        log_files(dir.path()).len(),
-        1,
-        "{:?}",
-        log_files(dir.path())
-    );
+    assert_eq!(log_files(dir.path()).len(), 1, "{:?}", log_files(dir.path()));
     drop(repo);
     let (repo, rec) = open(dir.path(), cfg.clone(), Some(200));
     assert!(rec.provenance.is_empty());
@@ -912,17 +665,7 @@ fn seqs_continue_above_the_provenance_watermark() {
     let (repo, rec) = open(dir.path(), config(Durability::Os), Some(1000));
     assert_eq!(rec.last_seq, 0);
     let f = flowfile(1, &c);
-    assert_eq!(
-        repo.commit(
-            &[RepoChange::Enqueue {
-                queue: "q",
-                flowfile: &f
-            }],
-            &[]
-        )
-        .expect("commit"),
-        1001
-    );
+    assert_eq!(repo.commit(&[RepoChange::Enqueue { queue: "q", flowfile: &f }], &[]).expect("commit"), 1001);
     assert!(repo.disk_bytes() > 0);
 }
 
@@ -934,24 +677,12 @@ fn open_durable_keeps_state_for_a_later_full_open() {
     {
         let repo = open_durable(dir.path(), Durability::Fsync).expect("open");
         assert_eq!(repo.durability(), Durability::Fsync);
-        repo.commit(
-            &[RepoChange::Enqueue {
-                queue: "q",
-                flowfile: &f,
-            }],
-            &[],
-        )
-        .expect("commit");
+        repo.commit(&[RepoChange::Enqueue { queue: "q", flowfile: &f }], &[]).expect("commit");
     }
     drop(open_durable(dir.path(), Durability::Os).expect("reopen"));
     let (_r, rec) = open(dir.path(), config(Durability::Os), None);
     assert_eq!(view(&rec)["q"], vec![fingerprint(&f)]);
-    assert_eq!(
-        open_durable(dir.path(), Durability::Memory)
-            .expect("memory")
-            .durability(),
-        Durability::Memory
-    );
+    assert_eq!(open_durable(dir.path(), Durability::Memory).expect("memory").durability(), Durability::Memory);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -961,10 +692,7 @@ struct Unmount(PathBuf);
 
 impl Drop for Unmount {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
 
@@ -990,10 +718,7 @@ fn disk_full_fails_commits_without_corrupting_the_log() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mnt = tmp.path().join("mnt");
     std::fs::create_dir(&mnt).expect("mkdir");
-    let status = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
-        .arg(&mnt)
-        .output();
+    let status = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"]).arg(&mnt).output();
     match status {
         Ok(o) if o.status.success() => {}
         other => {
@@ -1026,12 +751,8 @@ fn disk_full_fails_commits_without_corrupting_the_log() {
         for _ in 0..20 {
             let f = big(n);
             n += 1;
-            let ch = [RepoChange::Enqueue {
-                queue: "q",
-                flowfile: &f,
-            }];
-            repo.commit(&ch, &[event(n, f.id)])
-                .expect("commit with space");
+            let ch = [RepoChange::Enqueue { queue: "q", flowfile: &f }];
+            repo.commit(&ch, &[event(n, f.id)]).expect("commit with space");
             model.apply(&ch);
         }
         let filler = mnt.join("filler");
@@ -1042,21 +763,9 @@ fn disk_full_fails_commits_without_corrupting_the_log() {
             n += 1;
             let ch = if i % 3 == 0 && !model.queues["q"].is_empty() {
                 let head = model.queues["q"][0].id;
-                vec![
-                    RepoChange::Dequeue {
-                        queue: "q",
-                        id: head,
-                    },
-                    RepoChange::Enqueue {
-                        queue: "q2",
-                        flowfile: &f,
-                    },
-                ]
+                vec![RepoChange::Dequeue { queue: "q", id: head }, RepoChange::Enqueue { queue: "q2", flowfile: &f }]
             } else {
-                vec![RepoChange::Enqueue {
-                    queue: "q",
-                    flowfile: &f,
-                }]
+                vec![RepoChange::Enqueue { queue: "q", flowfile: &f }]
             };
             match repo.commit(&ch, &[event(n, f.id)]) {
                 Ok(_) => model.apply(&ch),
@@ -1067,25 +776,15 @@ fn disk_full_fails_commits_without_corrupting_the_log() {
                 Err(e) => panic!("unexpected error {e}"),
             }
         }
-        assert!(
-            failures >= 35,
-            "commits fail while the disk is full ({failures} of 40)"
-        );
-        assert!(
-            repo.checkpoint().is_err(),
-            "a checkpoint cannot be written on a full disk"
-        );
+        assert!(failures >= 35, "commits fail while the disk is full ({failures} of 40)");
+        assert!(repo.checkpoint().is_err(), "a checkpoint cannot be written on a full disk");
         assert!(repo.stats().failed_groups >= 35);
 
         // While still full: the log on disk is intact and holds exactly what was committed.
         let copy = tempfile::tempdir().expect("tempdir");
         copy_dir(&dir, copy.path());
         let (_r, rec) = open(copy.path(), no_auto_checkpoint(Durability::Os), Some(0));
-        assert_eq!(
-            view(&rec),
-            model.view(),
-            "log not corrupted by failed writes"
-        );
+        assert_eq!(view(&rec), model.view(), "log not corrupted by failed writes");
         drop(_r);
 
         // Space returns: commits and checkpoints succeed again.
@@ -1094,35 +793,21 @@ fn disk_full_fails_commits_without_corrupting_the_log() {
         for _ in 0..30 {
             let f = big(n);
             n += 1;
-            let ch = [RepoChange::Enqueue {
-                queue: "q",
-                flowfile: &f,
-            }];
-            repo.commit(&ch, &[event(n, f.id)])
-                .expect("commit after space returned");
+            let ch = [RepoChange::Enqueue { queue: "q", flowfile: &f }];
+            repo.commit(&ch, &[event(n, f.id)]).expect("commit after space returned");
             model.apply(&ch);
         }
         repo.checkpoint().expect("checkpoint after space returned");
         let f = big(n);
         let ch = [
-            RepoChange::Dequeue {
-                queue: "q",
-                id: model.queues["q"][0].id,
-            },
-            RepoChange::Enqueue {
-                queue: "q3",
-                flowfile: &f,
-            },
+            RepoChange::Dequeue { queue: "q", id: model.queues["q"][0].id },
+            RepoChange::Enqueue { queue: "q3", flowfile: &f },
         ];
         repo.commit(&ch, &[]).expect("commit");
         model.apply(&ch);
     }
     let (repo, rec) = open(&dir, no_auto_checkpoint(Durability::Fsync), Some(0));
-    assert_eq!(
-        view(&rec),
-        model.view(),
-        "recovery returns exactly the committed state"
-    );
+    assert_eq!(view(&rec), model.view(), "recovery returns exactly the committed state");
     drop(repo);
 }
 
@@ -1144,15 +829,10 @@ fn crash_child() {
     let Some(dir) = std::env::var_os(CRASH_ENV).map(PathBuf::from) else {
         return;
     };
-    let content = ContentRepository::open(&dir.join("content"), Default::default())
-        .expect("content repository");
-    let cfg = WalConfig {
-        checkpoint_log_bytes: 256 << 10,
-        max_log_file_bytes: 64 << 10,
-        ..WalConfig::new(Durability::Os)
-    };
-    let (repo, rec) =
-        WalRepository::open(&dir.join("flowfiles"), cfg, &content, Some(0)).expect("open");
+    let content = ContentRepository::open(&dir.join("content"), Default::default()).expect("content repository");
+    let cfg =
+        WalConfig { checkpoint_log_bytes: 256 << 10, max_log_file_bytes: 64 << 10, ..WalConfig::new(Durability::Os) };
+    let (repo, rec) = WalRepository::open(&dir.join("flowfiles"), cfg, &content, Some(0)).expect("open");
     // Continue after what an earlier round left queued.
     let resume: Vec<u64> = (0..CRASH_THREADS)
         .map(|t| {
@@ -1160,11 +840,7 @@ fn crash_child() {
                 .iter()
                 .find(|(q, _)| *q == format!("q{t}"))
                 .and_then(|(_, ffs)| ffs.last())
-                .map_or(0, |f| {
-                    f.attr("i")
-                        .and_then(|i| i.parse::<u64>().ok())
-                        .map_or(0, |i| i + 1)
-                })
+                .map_or(0, |f| f.attr("i").and_then(|i| i.parse::<u64>().ok()).map_or(0, |i| i + 1))
         })
         .collect();
     drop(rec);
@@ -1177,21 +853,13 @@ fn crash_child() {
                 let queue = format!("q{t}");
                 let mut i = start;
                 while Instant::now() < deadline {
-                    let data = content
-                        .write_bytes(Bytes::from(format!("payload {t} {i}")))
-                        .expect("content");
+                    let data = content.write_bytes(Bytes::from(format!("payload {t} {i}"))).expect("content");
                     let mut f = FlowFile::new(data);
                     f.id = crash_uuid(t, i);
                     f.set_attr("i", &i.to_string());
-                    let mut changes = vec![RepoChange::Enqueue {
-                        queue: &queue,
-                        flowfile: &f,
-                    }];
+                    let mut changes = vec![RepoChange::Enqueue { queue: &queue, flowfile: &f }];
                     if i >= 3 {
-                        changes.push(RepoChange::Dequeue {
-                            queue: &queue,
-                            id: crash_uuid(t, i - 3),
-                        });
+                        changes.push(RepoChange::Dequeue { queue: &queue, id: crash_uuid(t, i - 3) });
                     }
                     repo.commit(&changes, &[event(i, f.id)]).expect("commit");
                     let mut out = std::io::stdout().lock();
@@ -1210,13 +878,7 @@ fn kill_9_loses_no_acknowledged_commit() {
     let exe = std::env::current_exe().expect("test binary");
     for round in 0..3 {
         let mut child = std::process::Command::new(&exe)
-            .args([
-                "repository::tests::crash_child",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(["repository::tests::crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
             .env(CRASH_ENV, tmp.path())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
@@ -1255,34 +917,17 @@ fn kill_9_loses_no_acknowledged_commit() {
         let _ = child.wait();
         assert!(count > 100, "child made progress ({count} acks)");
 
-        let content = ContentRepository::open(&tmp.path().join("content"), Default::default())
-            .expect("content");
-        let (repo, rec) = WalRepository::open(
-            &tmp.path().join("flowfiles"),
-            config(Durability::Os),
-            &content,
-            Some(0),
-        )
-        .expect("recover");
+        let content = ContentRepository::open(&tmp.path().join("content"), Default::default()).expect("content");
+        let (repo, rec) = WalRepository::open(&tmp.path().join("flowfiles"), config(Durability::Os), &content, Some(0))
+            .expect("recover");
         for t in 0..CRASH_THREADS {
             let queue = format!("q{t}");
             let Some(a) = acked[t as usize] else { continue };
-            let ffs = &rec
-                .queues
-                .iter()
-                .find(|(q, _)| *q == queue)
-                .expect("queue recovered")
-                .1;
-            let ids: Vec<u64> = ffs
-                .iter()
-                .map(|f| f.attr("i").expect("i").parse().expect("number"))
-                .collect();
+            let ffs = &rec.queues.iter().find(|(q, _)| *q == queue).expect("queue recovered").1;
+            let ids: Vec<u64> = ffs.iter().map(|f| f.attr("i").expect("i").parse().expect("number")).collect();
             let last = *ids.last().expect("non-empty");
             // Every acknowledged commit is there; at most the one in flight beyond.
-            assert!(
-                last == a || last == a + 1,
-                "thread {t}: acked {a}, recovered up to {last}"
-            );
+            assert!(last == a || last == a + 1, "thread {t}: acked {a}, recovered up to {last}");
             let want: Vec<u64> = (last.saturating_sub(2)..=last).collect();
             assert_eq!(ids, want, "thread {t} queue state");
             for (f, i) in ffs.iter().zip(&ids) {
@@ -1310,8 +955,7 @@ fn kill_9_loses_no_acknowledged_commit() {
                         match record::read_frame(&image, pos) {
                             Frame::Valid { payload, next } => {
                                 if let Ok(h) = record::commit_head(payload) {
-                                    let evs = sluice_provenance::decode_events(h.events)
-                                        .unwrap_or_default();
+                                    let evs = sluice_provenance::decode_events(h.events).unwrap_or_default();
                                     let mine: Vec<u64> = evs
                                         .iter()
                                         .filter(|e| e.flowfile_uuid.as_u128() >> 64 == 1)
@@ -1332,19 +976,11 @@ fn kill_9_loses_no_acknowledged_commit() {
                     eprintln!(
                         "FILE {} {}",
                         p.display(),
-                        desc.iter()
-                            .take(3)
-                            .chain(desc.iter().rev().take(3))
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(" ")
+                        desc.iter().take(3).chain(desc.iter().rev().take(3)).cloned().collect::<Vec<_>>().join(" ")
                     );
                 }
             }
-            assert!(
-                missing.is_empty(),
-                "round {round} thread {t}: events of commits 0..={a}, missing {missing:?}"
-            );
+            assert!(missing.is_empty(), "round {round} thread {t}: events of commits 0..={a}, missing {missing:?}");
             assert_eq!(seen[..=a as usize], (0..=a).collect::<Vec<_>>()[..]);
         }
         eprintln!(
@@ -1370,14 +1006,7 @@ fn a_kept_log_file_is_read_whole_after_its_successor_was_deleted() {
             let f = flowfile(i, &c);
             let events = vec![event(i, f.id)];
             sent.push((
-                repo.commit(
-                    &[RepoChange::Enqueue {
-                        queue: "q",
-                        flowfile: &f,
-                    }],
-                    &events,
-                )
-                .expect("commit"),
+                repo.commit(&[RepoChange::Enqueue { queue: "q", flowfile: &f }], &events).expect("commit"),
                 events,
             ));
         }
@@ -1387,10 +1016,8 @@ fn a_kept_log_file_is_read_whole_after_its_successor_was_deleted() {
         let (repo, _) = open(dir.path(), config(Durability::Os), Some(0));
         repo.checkpoint().expect("checkpoint");
     }
-    let names: Vec<String> = log_files(dir.path())
-        .iter()
-        .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
-        .collect();
+    let names: Vec<String> =
+        log_files(dir.path()).iter().map(|p| p.file_name().expect("name").to_string_lossy().into_owned()).collect();
     assert_eq!(names, ["log-0000000001.wal", "log-0000000004.wal"]);
     let (_repo, rec) = open(dir.path(), config(Durability::Os), Some(0));
     assert_eq!(rec.provenance, sent);
@@ -1408,32 +1035,15 @@ fn checkpoints_run_by_time_and_by_log_size() {
     };
     let (repo, _) = open(dir.path(), cfg, None);
     let f = flowfile(1, &c);
-    repo.commit(
-        &[RepoChange::Enqueue {
-            queue: "q",
-            flowfile: &f,
-        }],
-        &[],
-    )
-    .expect("commit");
+    repo.commit(&[RepoChange::Enqueue { queue: "q", flowfile: &f }], &[]).expect("commit");
     let deadline = Instant::now() + Duration::from_secs(5);
     while repo.stats().checkpoints == 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(repo.stats().checkpoints, 1, "a timed checkpoint ran");
     // Size: 32 KiB of log triggers the next one without waiting for the interval.
-    let big = FlowFile {
-        content: Content::Memory(Bytes::from(vec![1u8; 40 << 10])),
-        ..flowfile(2, &c)
-    };
-    repo.commit(
-        &[RepoChange::Enqueue {
-            queue: "q",
-            flowfile: &big,
-        }],
-        &[],
-    )
-    .expect("commit");
+    let big = FlowFile { content: Content::Memory(Bytes::from(vec![1u8; 40 << 10])), ..flowfile(2, &c) };
+    repo.commit(&[RepoChange::Enqueue { queue: "q", flowfile: &big }], &[]).expect("commit");
     let deadline = Instant::now() + Duration::from_secs(5);
     while repo.stats().checkpoints < 2 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));

@@ -141,10 +141,7 @@ struct GroupSlot {
 
 impl GroupSlot {
     fn new() -> Arc<Self> {
-        Arc::new(GroupSlot {
-            done: Mutex::new(None),
-            cv: Condvar::new(),
-        })
+        Arc::new(GroupSlot { done: Mutex::new(None), cv: Condvar::new() })
     }
 
     fn finish(&self, r: GroupResult) {
@@ -234,9 +231,7 @@ pub struct WalRepository {
 
 impl std::fmt::Debug for WalRepository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WalRepository")
-            .field("dir", &self.shared.dir)
-            .finish_non_exhaustive()
+        f.debug_struct("WalRepository").field("dir", &self.shared.dir).finish_non_exhaustive()
     }
 }
 
@@ -247,10 +242,7 @@ pub(crate) fn log_path(dir: &Path, no: u64) -> PathBuf {
 
 /// The number of a log file name written by [`log_path`].
 pub(crate) fn parse_log_name(name: &str) -> Option<u64> {
-    name.strip_prefix("log-")?
-        .strip_suffix(".wal")?
-        .parse()
-        .ok()
+    name.strip_prefix("log-")?.strip_suffix(".wal")?.parse().ok()
 }
 
 impl WalRepository {
@@ -302,22 +294,8 @@ impl WalRepository {
         let (last_no, last_len) = rec.last_log.unwrap_or((0, u64::MAX));
         let mut logs = rec.logs;
         let (ck_tx, ck_rx) = crossbeam_channel::unbounded();
-        let log = LogWriter::start(
-            dir,
-            last_no + 1,
-            last_len,
-            &config,
-            rec.last_seq,
-            rec.replayed_bytes,
-            ck_tx,
-        )?;
-        logs.insert(
-            log.no,
-            LogInfo {
-                bytes: log.end,
-                ..Default::default()
-            },
-        );
+        let log = LogWriter::start(dir, last_no + 1, last_len, &config, rec.last_seq, rec.replayed_bytes, ck_tx)?;
+        logs.insert(log.no, LogInfo { bytes: log.end, ..Default::default() });
         let queued = rec.index.len() as u64;
         let recovered = Recovered {
             queues: rec
@@ -345,10 +323,7 @@ impl WalRepository {
             intake_cv: Condvar::new(),
             queues: RwLock::new(rec.table),
             watermark: AtomicU64::new(watermark),
-            files: Mutex::new(Files {
-                logs,
-                snapshot: rec.snapshot,
-            }),
+            files: Mutex::new(Files { logs, snapshot: rec.snapshot }),
             sink: RwLock::new(None),
             has_sink: AtomicBool::new(false),
             checkpoint_busy: AtomicBool::new(false),
@@ -363,13 +338,11 @@ impl WalRepository {
         cleanup_logs(&shared);
         let s = shared.clone();
         let index = rec.index;
-        let writer = std::thread::Builder::new()
-            .name("sluice-wal-writer".into())
-            .spawn(move || writer_main(s, log, index))?;
+        let writer =
+            std::thread::Builder::new().name("sluice-wal-writer".into()).spawn(move || writer_main(s, log, index))?;
         let s = shared.clone();
-        let checkpointer = std::thread::Builder::new()
-            .name("sluice-wal-checkpoint".into())
-            .spawn(move || checkpoint_main(s, ck_rx));
+        let checkpointer =
+            std::thread::Builder::new().name("sluice-wal-checkpoint".into()).spawn(move || checkpoint_main(s, ck_rx));
         let checkpointer = match checkpointer {
             Ok(h) => h,
             Err(e) => {
@@ -409,9 +382,7 @@ impl WalRepository {
         self.shared.intake_cv.notify_all();
         match rx.recv() {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(msg)) => Err(RepoError::Io(io::Error::other(format!(
-                "checkpoint failed: {msg}"
-            )))),
+            Ok(Err(msg)) => Err(RepoError::Io(io::Error::other(format!("checkpoint failed: {msg}")))),
             Err(_) => Err(closed()),
         }
     }
@@ -450,10 +421,7 @@ impl WalRepository {
 }
 
 /// Opens `dir` without a content repository (see [`super::open_durable`]).
-pub(crate) fn open_detached(
-    dir: &Path,
-    durability: Durability,
-) -> Result<(Arc<WalRepository>, Recovered), RepoError> {
+pub(crate) fn open_detached(dir: &Path, durability: Durability) -> Result<(Arc<WalRepository>, Recovered), RepoError> {
     WalRepository::open_inner(dir, WalConfig::new(durability), None, None)
 }
 
@@ -462,11 +430,7 @@ fn closed() -> RepoError {
 }
 
 impl FlowFileRepository for WalRepository {
-    fn commit<'c>(
-        &self,
-        changes: &[RepoChange<'c>],
-        events: &[ProvenanceEvent],
-    ) -> Result<u64, RepoError> {
+    fn commit<'c>(&self, changes: &[RepoChange<'c>], events: &[ProvenanceEvent]) -> Result<u64, RepoError> {
         let s = &self.shared;
         if changes.is_empty() && events.is_empty() {
             return Ok(s.intake.lock().next_seq - 1);
@@ -476,10 +440,7 @@ impl FlowFileRepository for WalRepository {
         if body.len() + record::COMMIT_PREFIX > record::MAX_FRAME {
             return Err(RepoError::Io(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!(
-                    "commit record of {} bytes is larger than the 1 GiB limit",
-                    body.len()
-                ),
+                format!("commit record of {} bytes is larger than the 1 GiB limit", body.len()),
             )));
         }
         // Sessions touch few queues: remember the last one looked up.
@@ -495,14 +456,11 @@ impl FlowFileRepository for WalRepository {
         let ops = changes
             .iter()
             .map(|c| match c {
-                RepoChange::Enqueue { queue, flowfile } => {
-                    IndexOp::Enqueue(number(queue), (*flowfile).clone())
-                }
+                RepoChange::Enqueue { queue, flowfile } => IndexOp::Enqueue(number(queue), (*flowfile).clone()),
                 RepoChange::Dequeue { queue, id } => IndexOp::Dequeue(number(queue), *id),
             })
             .collect();
-        let copy =
-            (!events.is_empty() && s.has_sink.load(Ordering::Acquire)).then(|| events.to_vec());
+        let copy = (!events.is_empty() && s.has_sink.load(Ordering::Acquire)).then(|| events.to_vec());
         let (seq, slot) = {
             let mut g = s.intake.lock();
             if g.shutdown {
@@ -510,13 +468,7 @@ impl FlowFileRepository for WalRepository {
             }
             let seq = g.next_seq;
             g.next_seq += 1;
-            g.batch.push(Pending {
-                seq,
-                body,
-                ops,
-                has_events: !events.is_empty(),
-                events: copy,
-            });
+            g.batch.push(Pending { seq, body, ops, has_events: !events.is_empty(), events: copy });
             if g.writer_idle {
                 s.intake_cv.notify_one();
             }
@@ -538,8 +490,7 @@ impl FlowFileRepository for WalRepository {
 
     fn disk_bytes(&self) -> u64 {
         let f = self.shared.files.lock();
-        f.logs.values().map(|l| l.bytes).sum::<u64>()
-            + f.snapshot.as_ref().map_or(0, |(_, size, _)| *size)
+        f.logs.values().map(|l| l.bytes).sum::<u64>() + f.snapshot.as_ref().map_or(0, |(_, size, _)| *size)
     }
 }
 
@@ -623,13 +574,10 @@ impl LogWriter {
         {
             c.sync()?;
         }
-        let written = self.file.write_all_at(&self.buf, self.end).and_then(|()| {
-            if self.sync {
-                self.file.sync_data()
-            } else {
-                Ok(())
-            }
-        });
+        let written = self
+            .file
+            .write_all_at(&self.buf, self.end)
+            .and_then(|()| if self.sync { self.file.sync_data() } else { Ok(()) });
         if let Err(e) = written {
             self.undo();
             return Err(e);
@@ -659,9 +607,7 @@ impl LogWriter {
         if let Err(e) = self.file.set_len(self.end) {
             tracing::error!(file = self.no, error = %e, "could not cut a failed write off the flowfile log; starting a new log file");
             // Best effort: break the first frame of the failed group so it cannot be read.
-            let _ = self
-                .file
-                .write_all_at(&[0u8; record::FRAME_HEADER], self.end);
+            let _ = self.file.write_all_at(&[0u8; record::FRAME_HEADER], self.end);
             self.need_rotate = true;
         }
     }
@@ -696,13 +642,7 @@ impl LogWriter {
         self.no = no;
         self.end = end;
         self.need_rotate = false;
-        shared.files.lock().logs.insert(
-            no,
-            LogInfo {
-                bytes: end,
-                ..Default::default()
-            },
-        );
+        shared.files.lock().logs.insert(no, LogInfo { bytes: end, ..Default::default() });
         Ok(())
     }
 }
@@ -714,12 +654,7 @@ fn create_log(dir: &Path, no: u64, prev_len: u64, sync: bool) -> io::Result<(Fil
     record::encode_log_header(&mut header, no, prev_len)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     let made = (|| {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)?;
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path)?;
         file.write_all_at(&header, 0)?;
         if sync {
             file.sync_all()?;
@@ -744,10 +679,7 @@ struct WriterGuard {
 
 impl Drop for WriterGuard {
     fn drop(&mut self) {
-        let err = Err((
-            io::ErrorKind::Other,
-            "flowfile repository writer stopped".to_string(),
-        ));
+        let err = Err((io::ErrorKind::Other, "flowfile repository writer stopped".to_string()));
         if let Some(slot) = self.inflight.take() {
             slot.finish(err.clone());
         }
@@ -764,21 +696,14 @@ impl Drop for WriterGuard {
 /// Work for the background thread.
 enum Job {
     /// Write a snapshot of `queues`, then delete covered log files.
-    Snapshot {
-        header: SnapshotHeader,
-        queues: Vec<(Arc<str>, QueueView)>,
-        replies: Vec<Sender<Result<(), String>>>,
-    },
+    Snapshot { header: SnapshotHeader, queues: Vec<(Arc<str>, QueueView)>, replies: Vec<Sender<Result<(), String>>> },
     /// Sync a closed log file, its successor and the directory (`os` mode).
     SyncLogs { old: File, new: File },
 }
 
 fn writer_main(shared: Arc<Shared>, mut log: LogWriter, mut index: QueueIndex) {
     let ck = log.background.clone();
-    let mut guard = WriterGuard {
-        shared: shared.clone(),
-        inflight: None,
-    };
+    let mut guard = WriterGuard { shared: shared.clone(), inflight: None };
     let mut last_checkpoint = Instant::now();
     let mut retry_after = Instant::now();
     let mut dirty = false;
@@ -787,10 +712,7 @@ fn writer_main(shared: Arc<Shared>, mut log: LogWriter, mut index: QueueIndex) {
             let mut g = shared.intake.lock();
             while g.batch.is_empty() && g.checkpoint_requests.is_empty() && !g.shutdown {
                 g.writer_idle = true;
-                let timeout = shared
-                    .intake_cv
-                    .wait_for(&mut g, Duration::from_millis(200))
-                    .timed_out();
+                let timeout = shared.intake_cv.wait_for(&mut g, Duration::from_millis(200)).timed_out();
                 g.writer_idle = false;
                 if timeout {
                     break;
@@ -800,11 +722,7 @@ fn writer_main(shared: Arc<Shared>, mut log: LogWriter, mut index: QueueIndex) {
             if !batch.is_empty() {
                 guard.inflight = Some(std::mem::replace(&mut g.slot, GroupSlot::new()));
             }
-            (
-                batch,
-                std::mem::take(&mut g.checkpoint_requests),
-                g.shutdown,
-            )
+            (batch, std::mem::take(&mut g.checkpoint_requests), g.shutdown)
         };
         if let Some(slot) = guard.inflight.take() {
             match log.append(&batch, &shared) {
@@ -819,9 +737,7 @@ fn writer_main(shared: Arc<Shared>, mut log: LogWriter, mut index: QueueIndex) {
                             }
                         }
                     }
-                    shared
-                        .commits
-                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    shared.commits.fetch_add(batch.len() as u64, Ordering::Relaxed);
                     shared.groups.fetch_add(1, Ordering::Relaxed);
                     shared.queued.store(index.len() as u64, Ordering::Relaxed);
                     dirty = true;
@@ -857,17 +773,12 @@ fn writer_main(shared: Arc<Shared>, mut log: LogWriter, mut index: QueueIndex) {
                 Ok(()) => {
                     let names = shared.queues.read().names.clone();
                     let job = Job::Snapshot {
-                        header: SnapshotHeader {
-                            seq: log.last_seq,
-                            first_log: log.no,
-                        },
+                        header: SnapshotHeader { seq: log.last_seq, first_log: log.no },
                         queues: index.capture(&names),
                         replies: requests,
                     };
                     shared.checkpoint_busy.store(true, Ordering::Release);
-                    shared
-                        .checkpoint_stall_micros
-                        .store(stall.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    shared.checkpoint_stall_micros.store(stall.elapsed().as_micros() as u64, Ordering::Relaxed);
                     if let Err(e) = ck.send(job) {
                         shared.checkpoint_busy.store(false, Ordering::Release);
                         if let Job::Snapshot { replies, .. } = e.0 {
@@ -904,19 +815,13 @@ fn checkpoint_main(shared: Arc<Shared>, jobs: Receiver<Job>) {
     loop {
         match jobs.recv_timeout(Duration::from_secs(1)) {
             Ok(Job::SyncLogs { old, new }) => {
-                let synced = old
-                    .sync_data()
-                    .and_then(|()| new.sync_all())
-                    .and_then(|()| checkpoint::sync_dir(&shared.dir));
+                let synced =
+                    old.sync_data().and_then(|()| new.sync_all()).and_then(|()| checkpoint::sync_dir(&shared.dir));
                 if let Err(e) = synced {
                     tracing::warn!(error = %e, "could not sync a closed flowfile log file");
                 }
             }
-            Ok(Job::Snapshot {
-                header,
-                queues,
-                replies,
-            }) => {
+            Ok(Job::Snapshot { header, queues, replies }) => {
                 let result = run_checkpoint(&shared, header, queues);
                 shared.checkpoint_busy.store(false, Ordering::Release);
                 if let Err(e) = &result {
@@ -939,20 +844,12 @@ fn checkpoint_main(shared: Arc<Shared>, jobs: Receiver<Job>) {
     }
 }
 
-fn run_checkpoint(
-    shared: &Shared,
-    header: SnapshotHeader,
-    queues: Vec<(Arc<str>, QueueView)>,
-) -> io::Result<()> {
+fn run_checkpoint(shared: &Shared, header: SnapshotHeader, queues: Vec<(Arc<str>, QueueView)>) -> io::Result<()> {
     let started = Instant::now();
     let count: usize = queues.iter().map(|(_, v)| v.len()).sum();
     let (path, size) = checkpoint::write_snapshot(&shared.dir, header, &queues)?;
     drop(queues);
-    let old = shared
-        .files
-        .lock()
-        .snapshot
-        .replace((path.clone(), size, header));
+    let old = shared.files.lock().snapshot.replace((path.clone(), size, header));
     if let Some((old_path, _, _)) = old
         && old_path != path
         && let Err(e) = std::fs::remove_file(&old_path)
@@ -972,12 +869,7 @@ fn run_checkpoint(
 }
 
 fn snapshot_bytes(shared: &Shared) -> u64 {
-    shared
-        .files
-        .lock()
-        .snapshot
-        .as_ref()
-        .map_or(0, |(_, size, _)| *size)
+    shared.files.lock().snapshot.as_ref().map_or(0, |(_, size, _)| *size)
 }
 
 /// Deletes log files that the snapshot covers and whose provenance events are persisted.

@@ -78,11 +78,7 @@ fn parse_offset(s: &str) -> Option<i32> {
     } else {
         return None;
     };
-    if h.is_empty()
-        || h.len() > 2
-        || m.len() > 2
-        || !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit())
-    {
+    if h.is_empty() || h.len() > 2 || m.len() > 2 || !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
         return None;
     }
     let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
@@ -109,17 +105,10 @@ impl Zone {
             if let Some(rest) = id.strip_prefix(prefix)
                 && let Some(secs) = parse_offset(rest)
             {
-                return Some(Zone::Fixed {
-                    secs,
-                    name: fixed_name(secs),
-                });
+                return Some(Zone::Fixed { secs, name: fixed_name(secs) });
             }
         }
-        SHORT_IDS
-            .iter()
-            .find(|(k, _)| *k == id)
-            .and_then(|(_, v)| v.parse::<Tz>().ok())
-            .map(Zone::Named)
+        SHORT_IDS.iter().find(|(k, _)| *k == id).and_then(|(_, v)| v.parse::<Tz>().ok()).map(Zone::Named)
     }
 
     /// Offset (seconds) and short display name in effect at the UTC instant `utc`.
@@ -171,10 +160,7 @@ pub fn system_zone() -> Zone {
     {
         return z;
     }
-    iana_time_zone::get_timezone()
-        .ok()
-        .and_then(|id| Zone::try_parse(&id))
-        .unwrap_or(Zone::Named(Tz::UTC))
+    iana_time_zone::get_timezone().ok().and_then(|id| Zone::try_parse(&id)).unwrap_or(Zone::Named(Tz::UTC))
 }
 
 const MONTHS: [&str; 12] = [
@@ -191,15 +177,7 @@ const MONTHS: [&str; 12] = [
     "November",
     "December",
 ];
-const DAYS: [&str; 7] = [
-    "Sunday",
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-];
+const DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 
 fn long_zone_name(abbrev: &str) -> Option<&'static str> {
     Some(match abbrev {
@@ -232,8 +210,7 @@ enum Item {
 fn is_numeric_field(c: char, count: usize, dtf: bool) -> bool {
     match c {
         'M' | 'L' => count < 3,
-        'y' | 'Y' | 'd' | 'H' | 'k' | 'K' | 'h' | 'm' | 's' | 'S' | 'D' | 'F' | 'w' | 'W' | 'n'
-        | 'A' | 'N' => true,
+        'y' | 'Y' | 'd' | 'H' | 'k' | 'K' | 'h' | 'm' | 's' | 'S' | 'D' | 'F' | 'w' | 'W' | 'n' | 'A' | 'N' => true,
         'u' => true,
         'e' | 'c' => dtf && count < 3,
         _ => false,
@@ -241,11 +218,7 @@ fn is_numeric_field(c: char, count: usize, dtf: bool) -> bool {
 }
 
 fn compile_pattern(p: &str, dtf: bool) -> Result<Vec<Item>, ElError> {
-    let valid: &str = if dtf {
-        "GuyYDMLdQqwWEecFahKkHmsSnANVzOXxZ"
-    } else {
-        "GyYMLwWDdFEuaHkKhmsSzZX"
-    };
+    let valid: &str = if dtf { "GuyYDMLdQqwWEecFahKkHmsSnANVzOXxZ" } else { "GyYMLwWDdFEuaHkKhmsSzZX" };
     let mut items: Vec<Item> = Vec::new();
     let chars: Vec<char> = p.chars().collect();
     let mut i = 0;
@@ -269,9 +242,7 @@ fn compile_pattern(p: &str, dtf: bool) -> Result<Vec<Item>, ElError> {
             loop {
                 match chars.get(j) {
                     None => {
-                        return Err(ElError::eval(format!(
-                            "Unterminated quote in date pattern '{p}'"
-                        )));
+                        return Err(ElError::eval(format!("Unterminated quote in date pattern '{p}'")));
                     }
                     Some('\'') if chars.get(j + 1) == Some(&'\'') => {
                         lit.push('\'');
@@ -288,9 +259,7 @@ fn compile_pattern(p: &str, dtf: bool) -> Result<Vec<Item>, ElError> {
             i = j + 1;
         } else if c.is_ascii_alphabetic() {
             if !valid.contains(c) {
-                return Err(ElError::eval(format!(
-                    "Illegal pattern character '{c}' in date pattern '{p}'"
-                )));
+                return Err(ElError::eval(format!("Illegal pattern character '{c}' in date pattern '{p}'")));
             }
             let mut n = 1;
             while chars.get(i + n) == Some(&c) {
@@ -320,19 +289,11 @@ fn parts(epoch_nanos: i128, zone: &Zone) -> Result<Parts, ElError> {
     let secs = epoch_nanos.div_euclid(1_000_000_000);
     let nanos = epoch_nanos.rem_euclid(1_000_000_000) as u32;
     let secs = i64::try_from(secs).map_err(|_| ElError::eval("date out of range"))?;
-    let utc = DateTime::from_timestamp(secs, nanos)
-        .ok_or_else(|| ElError::eval("date out of range"))?
-        .naive_utc();
+    let utc = DateTime::from_timestamp(secs, nanos).ok_or_else(|| ElError::eval("date out of range"))?.naive_utc();
     let (offset, abbrev) = zone.offset_at(&utc);
-    let dt = utc
-        .checked_add_signed(Duration::seconds(offset as i64))
-        .ok_or_else(|| ElError::eval("date out of range"))?;
-    Ok(Parts {
-        dt,
-        offset,
-        abbrev,
-        zone_id: zone.id(),
-    })
+    let dt =
+        utc.checked_add_signed(Duration::seconds(offset as i64)).ok_or_else(|| ElError::eval("date out of range"))?;
+    Ok(Parts { dt, offset, abbrev, zone_id: zone.id() })
 }
 
 fn pad(out: &mut String, v: i64, width: usize) {
@@ -394,11 +355,7 @@ fn format_parts(p: &Parts, items: &[Item], dtf: bool) -> String {
         match c {
             'G' => out.push_str(if year > 0 { "AD" } else { "BC" }),
             'y' | 'u' if c == 'y' || dtf => {
-                let y = if c == 'y' && year <= 0 {
-                    1 - year
-                } else {
-                    year
-                };
+                let y = if c == 'y' && year <= 0 { 1 - year } else { year };
                 if n == 2 {
                     pad(&mut out, y.rem_euclid(100), 2);
                 } else {
@@ -423,10 +380,7 @@ fn format_parts(p: &Parts, items: &[Item], dtf: bool) -> String {
                 match n {
                     1 | 2 => pad(&mut out, q as i64, n),
                     3 => out.push_str(&format!("Q{q}")),
-                    _ => out.push_str(
-                        ["1st quarter", "2nd quarter", "3rd quarter", "4th quarter"]
-                            [(q - 1) as usize],
-                    ),
+                    _ => out.push_str(["1st quarter", "2nd quarter", "3rd quarter", "4th quarter"][(q - 1) as usize]),
                 }
             }
             'w' => pad(&mut out, us_week(d.date()).1, n),
@@ -453,21 +407,9 @@ fn format_parts(p: &Parts, items: &[Item], dtf: bool) -> String {
             'u' => pad(&mut out, d.weekday().number_from_monday() as i64, n),
             'a' => out.push_str(if d.hour() < 12 { "AM" } else { "PM" }),
             'H' => pad(&mut out, d.hour() as i64, n),
-            'k' => pad(
-                &mut out,
-                if d.hour() == 0 { 24 } else { d.hour() as i64 },
-                n,
-            ),
+            'k' => pad(&mut out, if d.hour() == 0 { 24 } else { d.hour() as i64 }, n),
             'K' => pad(&mut out, (d.hour() % 12) as i64, n),
-            'h' => pad(
-                &mut out,
-                if d.hour().is_multiple_of(12) {
-                    12
-                } else {
-                    (d.hour() % 12) as i64
-                },
-                n,
-            ),
+            'h' => pad(&mut out, if d.hour().is_multiple_of(12) { 12 } else { (d.hour() % 12) as i64 }, n),
             'm' => pad(&mut out, d.minute() as i64, n),
             's' => pad(&mut out, d.second() as i64, n),
             'S' => {
@@ -487,15 +429,10 @@ fn format_parts(p: &Parts, items: &[Item], dtf: bool) -> String {
                 }
             }
             'n' => pad(&mut out, (d.nanosecond() % 1_000_000_000) as i64, n),
-            'A' => pad(
-                &mut out,
-                d.num_seconds_from_midnight() as i64 * 1000 + (d.nanosecond() / 1_000_000) as i64,
-                n,
-            ),
+            'A' => pad(&mut out, d.num_seconds_from_midnight() as i64 * 1000 + (d.nanosecond() / 1_000_000) as i64, n),
             'N' => pad(
                 &mut out,
-                d.num_seconds_from_midnight() as i64 * 1_000_000_000
-                    + (d.nanosecond() % 1_000_000_000) as i64,
+                d.num_seconds_from_midnight() as i64 * 1_000_000_000 + (d.nanosecond() % 1_000_000_000) as i64,
                 n,
             ),
             'z' => {
@@ -550,11 +487,7 @@ fn format_parts(p: &Parts, items: &[Item], dtf: bool) -> String {
 /// Format epoch millis with a `SimpleDateFormat` pattern in `zone`.
 pub fn format_millis(ms: i64, pattern: &str, zone: &Zone) -> Result<String, ElError> {
     let items = compile_pattern(pattern, false)?;
-    Ok(format_parts(
-        &parts(ms as i128 * 1_000_000, zone)?,
-        &items,
-        false,
-    ))
+    Ok(format_parts(&parts(ms as i128 * 1_000_000, zone)?, &items, false))
 }
 
 /// Format epoch nanos with a `DateTimeFormatter` pattern in `zone`.
@@ -580,14 +513,7 @@ pub fn instant_to_string(ns: i128) -> String {
         s.push('+');
     }
     pad(&mut s, y, 4);
-    s.push_str(&format!(
-        "-{:02}-{:02}T{:02}:{:02}:{:02}",
-        d.month(),
-        d.day(),
-        d.hour(),
-        d.minute(),
-        d.second()
-    ));
+    s.push_str(&format!("-{:02}-{:02}T{:02}:{:02}:{:02}", d.month(), d.day(), d.hour(), d.minute(), d.second()));
     let nanos = d.nanosecond() % 1_000_000_000;
     if nanos != 0 {
         if nanos % 1_000_000 == 0 {
@@ -605,16 +531,12 @@ pub fn instant_to_string(ns: i128) -> String {
 fn match_name(input: &str, names: &[&str]) -> Option<(usize, usize)> {
     // full names first, then three-letter abbreviations, case-insensitive
     for (i, n) in names.iter().enumerate() {
-        if input.len() >= n.len()
-            && input.is_char_boundary(n.len())
-            && input[..n.len()].eq_ignore_ascii_case(n)
-        {
+        if input.len() >= n.len() && input.is_char_boundary(n.len()) && input[..n.len()].eq_ignore_ascii_case(n) {
             return Some((i, n.len()));
         }
     }
     for (i, n) in names.iter().enumerate() {
-        if input.len() >= 3 && input.is_char_boundary(3) && input[..3].eq_ignore_ascii_case(&n[..3])
-        {
+        if input.len() >= 3 && input.is_char_boundary(3) && input[..3].eq_ignore_ascii_case(&n[..3]) {
             return Some((i, 3));
         }
     }
@@ -655,8 +577,7 @@ const ZONE_ABBREVS: &[(&str, i32)] = &[
 /// Parse a zone at the start of `input`; returns (offset secs, bytes consumed).
 fn parse_zone_prefix(input: &str) -> Option<(i32, usize)> {
     for prefix in ["GMT", "UTC"] {
-        if input.len() >= 3 && input.is_char_boundary(3) && input[..3].eq_ignore_ascii_case(prefix)
-        {
+        if input.len() >= 3 && input.is_char_boundary(3) && input[..3].eq_ignore_ascii_case(prefix) {
             let rest = &input[3..];
             if let Some((off, len)) = parse_offset_prefix(rest) {
                 return Some((off, 3 + len));
@@ -721,13 +642,7 @@ struct Fields {
 /// Parse `text` with a date pattern. SDF mode (`dtf == false`) is lenient and ignores trailing
 /// text, like `SimpleDateFormat.parse`; DTF mode requires the whole text to match.
 /// Returns epoch nanos.
-pub fn parse_date(
-    text: &str,
-    pattern: &str,
-    zone: &Zone,
-    dtf: bool,
-    now_ms: i64,
-) -> Result<i128, ElError> {
+pub fn parse_date(text: &str, pattern: &str, zone: &Zone, dtf: bool, now_ms: i64) -> Result<i128, ElError> {
     let items = compile_pattern(pattern, dtf)?;
     let fail = || {
         ElError::eval(format!(
@@ -753,22 +668,20 @@ pub fn parse_date(
             Item::Field(c, n) => {
                 let (c, n) = (*c, *n);
                 if is_numeric_field(c, n, dtf) {
-                    let abutting = matches!(items.get(idx + 1), Some(Item::Field(nc, nn)) if is_numeric_field(*nc, *nn, dtf));
+                    let abutting =
+                        matches!(items.get(idx + 1), Some(Item::Field(nc, nn)) if is_numeric_field(*nc, *nn, dtf));
                     let b = rest.as_bytes();
                     let mut len = 0;
                     let neg = !abutting && matches!(c, 'y' | 'u' | 'Y') && b.first() == Some(&b'-');
                     if neg {
                         len = 1;
                     }
-                    let max = if abutting
-                        || (dtf
-                            && matches!(c, 'H' | 'm' | 's' | 'd' | 'M' | 'h' | 'k' | 'K')
-                            && n == 2)
-                    {
-                        n + len
-                    } else {
-                        usize::MAX
-                    };
+                    let max =
+                        if abutting || (dtf && matches!(c, 'H' | 'm' | 's' | 'd' | 'M' | 'h' | 'k' | 'K') && n == 2) {
+                            n + len
+                        } else {
+                            usize::MAX
+                        };
                     while len < b.len() && len < max && b[len].is_ascii_digit() {
                         len += 1;
                     }
@@ -828,10 +741,7 @@ pub fn parse_date(
                             pos += l;
                         }
                         'a' => {
-                            if rest.len() >= 2
-                                && rest.is_char_boundary(2)
-                                && rest[..2].eq_ignore_ascii_case("AM")
-                            {
+                            if rest.len() >= 2 && rest.is_char_boundary(2) && rest[..2].eq_ignore_ascii_case("AM") {
                                 f.pm = Some(false);
                             } else if rest.len() >= 2
                                 && rest.is_char_boundary(2)
@@ -845,15 +755,12 @@ pub fn parse_date(
                         }
                         'G' if rest.len() >= 2
                             && rest.is_char_boundary(2)
-                            && (rest[..2].eq_ignore_ascii_case("AD")
-                                || rest[..2].eq_ignore_ascii_case("BC")) =>
+                            && (rest[..2].eq_ignore_ascii_case("AD") || rest[..2].eq_ignore_ascii_case("BC")) =>
                         {
                             pos += 2;
                         }
                         'V' => {
-                            let end = rest
-                                .find(|ch: char| ch.is_whitespace())
-                                .unwrap_or(rest.len());
+                            let end = rest.find(|ch: char| ch.is_whitespace()).unwrap_or(rest.len());
                             let z = Zone::try_parse(&rest[..end]).ok_or_else(fail)?;
                             f.zone = Some(z);
                             pos += end;
@@ -864,10 +771,7 @@ pub fn parse_date(
                             pos += l;
                         }
                         'Q' | 'q' => {
-                            let l = rest
-                                .bytes()
-                                .take_while(|b| b.is_ascii_alphanumeric())
-                                .count();
+                            let l = rest.bytes().take_while(|b| b.is_ascii_alphanumeric()).count();
                             pos += l.max(1).min(rest.len());
                         }
                         _ => return Err(fail()),
@@ -885,9 +789,7 @@ pub fn parse_date(
         if dtf {
             year += 2000;
         } else {
-            let now_year = DateTime::from_timestamp_millis(now_ms)
-                .map(|d| d.year() as i64)
-                .unwrap_or(2000);
+            let now_year = DateTime::from_timestamp_millis(now_ms).map(|d| d.year() as i64).unwrap_or(2000);
             let start = now_year - 80;
             let mut y = start.div_euclid(100) * 100 + year;
             if y < start {
@@ -901,15 +803,12 @@ pub fn parse_date(
     }
     let month = f.month.unwrap_or(1) - 1;
     let y = year + month.div_euclid(12);
-    let base =
-        NaiveDate::from_ymd_opt(y as i32, (month.rem_euclid(12) + 1) as u32, 1).ok_or_else(fail)?;
+    let base = NaiveDate::from_ymd_opt(y as i32, (month.rem_euclid(12) + 1) as u32, 1).ok_or_else(fail)?;
     let date = match f.doy {
         Some(doy) => NaiveDate::from_ymd_opt(year as i32, 1, 1)
             .ok_or_else(fail)?
             .checked_add_signed(Duration::try_days(doy - 1).ok_or_else(fail)?),
-        None => {
-            base.checked_add_signed(Duration::try_days(f.day.unwrap_or(1) - 1).ok_or_else(fail)?)
-        }
+        None => base.checked_add_signed(Duration::try_days(f.day.unwrap_or(1) - 1).ok_or_else(fail)?),
     }
     .ok_or_else(fail)?;
     let mut hour = match (f.hour24, f.hour12) {
@@ -948,52 +847,33 @@ pub fn parse_date(
 }
 
 static DATE_TO_STRING_RE: LazyLock<regex::Regex> = LazyLock::new(|| {
-    regex::Regex::new(r"^(?:[a-zA-Z]{3} ){2}\d{2} \d{2}:\d{2}:\d{2} (?:.*?) \d{4}$")
-        .expect("valid regex")
+    regex::Regex::new(r"^(?:[a-zA-Z]{3} ){2}\d{2} \d{2}:\d{2}:\d{2} (?:.*?) \d{4}$").expect("valid regex")
 });
-static ALT_RE: LazyLock<regex::Regex> = LazyLock::new(|| {
-    regex::Regex::new(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}(\.\d{3})?$").expect("valid regex")
-});
+static ALT_RE: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}(\.\d{3})?$").expect("valid regex"));
 
 /// NiFi DateCastEvaluator for strings (value already trimmed). Returns epoch millis.
 pub fn implicit_string_to_date(s: &str, env: &EvalEnv) -> Result<i64, ElError> {
     if DATE_TO_STRING_RE.is_match(s) {
-        let ns = parse_date(
-            s,
-            "EEE MMM dd HH:mm:ss zzz yyyy",
-            env.zone(),
-            false,
-            env.now_millis(),
-        )?;
+        let ns = parse_date(s, "EEE MMM dd HH:mm:ss zzz yyyy", env.zone(), false, env.now_millis())?;
         return Ok(ns.div_euclid(1_000_000) as i64);
     }
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s.parse::<i64>().map_err(|_| {
-            ElError::eval(format!("Could not implicitly convert input to DATE: {s}"))
-        });
+        return s.parse::<i64>().map_err(|_| ElError::eval(format!("Could not implicitly convert input to DATE: {s}")));
     }
     if let Some(c) = ALT_RE.captures(s) {
-        let fmt = if c.get(1).is_some() {
-            "yyyy/MM/dd HH:mm:ss.SSS"
-        } else {
-            "yyyy/MM/dd HH:mm:ss"
-        };
+        let fmt = if c.get(1).is_some() { "yyyy/MM/dd HH:mm:ss.SSS" } else { "yyyy/MM/dd HH:mm:ss" };
         let ns = parse_date(s, fmt, env.zone(), false, env.now_millis())?;
         return Ok(ns.div_euclid(1_000_000) as i64);
     }
-    Err(ElError::eval(format!(
-        "Could not implicitly convert input to DATE: {s}"
-    )))
+    Err(ElError::eval(format!("Could not implicitly convert input to DATE: {s}")))
 }
 
 /// NiFi InstantCastEvaluator for strings: epoch millis digits or an ISO-8601 instant.
 pub fn implicit_string_to_instant(s: &str, env: &EvalEnv) -> Result<i128, ElError> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        let ms: i64 = s.parse().map_err(|_| {
-            ElError::eval(format!(
-                "Could not implicitly convert input to INSTANT: {s}"
-            ))
-        })?;
+        let ms: i64 =
+            s.parse().map_err(|_| ElError::eval(format!("Could not implicitly convert input to INSTANT: {s}")))?;
         return Ok(ms as i128 * 1_000_000);
     }
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
@@ -1013,27 +893,12 @@ mod tests {
     #[test]
     fn format_basic() {
         let ms = 1403620278642;
-        assert_eq!(
-            format_millis(ms, "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'", &utc()).unwrap(),
-            "2014-06-24T14:31:18.642Z"
-        );
-        assert_eq!(
-            format_millis(ms, "EEE MMM dd HH:mm:ss zzz yyyy", &utc()).unwrap(),
-            "Tue Jun 24 14:31:18 UTC 2014"
-        );
+        assert_eq!(format_millis(ms, "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'", &utc()).unwrap(), "2014-06-24T14:31:18.642Z");
+        assert_eq!(format_millis(ms, "EEE MMM dd HH:mm:ss zzz yyyy", &utc()).unwrap(), "Tue Jun 24 14:31:18 UTC 2014");
         let ny = Zone::parse("America/New_York");
-        assert_eq!(
-            format_millis(ms, "yyyy/MM/dd HH:mm:ss Z z", &ny).unwrap(),
-            "2014/06/24 10:31:18 -0400 EDT"
-        );
-        assert_eq!(
-            format_millis(ms, "D h a EEEE MMMM yy", &utc()).unwrap(),
-            "175 2 PM Tuesday June 14"
-        );
-        assert_eq!(
-            format_millis(0, "X XX XXX", &Zone::parse("GMT+05:30")).unwrap(),
-            "+0530 +0530 +05:30"
-        );
+        assert_eq!(format_millis(ms, "yyyy/MM/dd HH:mm:ss Z z", &ny).unwrap(), "2014/06/24 10:31:18 -0400 EDT");
+        assert_eq!(format_millis(ms, "D h a EEEE MMMM yy", &utc()).unwrap(), "175 2 PM Tuesday June 14");
+        assert_eq!(format_millis(0, "X XX XXX", &Zone::parse("GMT+05:30")).unwrap(), "+0530 +0530 +05:30");
     }
 
     #[test]
@@ -1053,10 +918,7 @@ mod tests {
             "2013/09/17 16:26:43"
         );
         let ns = parse_date("10may2004", "ddMMMyyyy", &utc(), false, 0).unwrap();
-        assert_eq!(
-            format_millis((ns / 1_000_000) as i64, "yyyy/MM/dd", &utc()).unwrap(),
-            "2004/05/10"
-        );
+        assert_eq!(format_millis((ns / 1_000_000) as i64, "yyyy/MM/dd", &utc()).unwrap(), "2004/05/10");
         assert!(parse_date("abc", "yyyy", &utc(), false, 0).is_err());
         assert!(compile_pattern("yyyy-bb", false).is_err());
     }
@@ -1070,10 +932,7 @@ mod tests {
 
     #[test]
     fn instant_text() {
-        assert_eq!(
-            instant_to_string(1403620278642 * 1_000_000),
-            "2014-06-24T14:31:18.642Z"
-        );
+        assert_eq!(instant_to_string(1403620278642 * 1_000_000), "2014-06-24T14:31:18.642Z");
         assert_eq!(instant_to_string(0), "1970-01-01T00:00:00Z");
     }
 }

@@ -3,16 +3,14 @@
 
 /// ISO-8859-1 entities (code points 160..=255), as in HTML 3.2.
 const ISO8859_1: [&str; 96] = [
-    "nbsp", "iexcl", "cent", "pound", "curren", "yen", "brvbar", "sect", "uml", "copy", "ordf",
-    "laquo", "not", "shy", "reg", "macr", "deg", "plusmn", "sup2", "sup3", "acute", "micro",
-    "para", "middot", "cedil", "sup1", "ordm", "raquo", "frac14", "frac12", "frac34", "iquest",
-    "Agrave", "Aacute", "Acirc", "Atilde", "Auml", "Aring", "AElig", "Ccedil", "Egrave", "Eacute",
-    "Ecirc", "Euml", "Igrave", "Iacute", "Icirc", "Iuml", "ETH", "Ntilde", "Ograve", "Oacute",
-    "Ocirc", "Otilde", "Ouml", "times", "Oslash", "Ugrave", "Uacute", "Ucirc", "Uuml", "Yacute",
-    "THORN", "szlig", "agrave", "aacute", "acirc", "atilde", "auml", "aring", "aelig", "ccedil",
-    "egrave", "eacute", "ecirc", "euml", "igrave", "iacute", "icirc", "iuml", "eth", "ntilde",
-    "ograve", "oacute", "ocirc", "otilde", "ouml", "divide", "oslash", "ugrave", "uacute", "ucirc",
-    "uuml", "yacute", "thorn", "yuml",
+    "nbsp", "iexcl", "cent", "pound", "curren", "yen", "brvbar", "sect", "uml", "copy", "ordf", "laquo", "not", "shy",
+    "reg", "macr", "deg", "plusmn", "sup2", "sup3", "acute", "micro", "para", "middot", "cedil", "sup1", "ordm",
+    "raquo", "frac14", "frac12", "frac34", "iquest", "Agrave", "Aacute", "Acirc", "Atilde", "Auml", "Aring", "AElig",
+    "Ccedil", "Egrave", "Eacute", "Ecirc", "Euml", "Igrave", "Iacute", "Icirc", "Iuml", "ETH", "Ntilde", "Ograve",
+    "Oacute", "Ocirc", "Otilde", "Ouml", "times", "Oslash", "Ugrave", "Uacute", "Ucirc", "Uuml", "Yacute", "THORN",
+    "szlig", "agrave", "aacute", "acirc", "atilde", "auml", "aring", "aelig", "ccedil", "egrave", "eacute", "ecirc",
+    "euml", "igrave", "iacute", "icirc", "iuml", "eth", "ntilde", "ograve", "oacute", "ocirc", "otilde", "ouml",
+    "divide", "oslash", "ugrave", "uacute", "ucirc", "uuml", "yacute", "thorn", "yuml",
 ];
 
 /// HTML 4.0 extended entities (beyond ISO-8859-1).
@@ -190,10 +188,7 @@ fn entity_for(c: char, html4: bool) -> Option<&'static str> {
         return Some(ISO8859_1[(cp - 160) as usize]);
     }
     if html4 {
-        return HTML40_EXTENDED
-            .iter()
-            .find(|(p, _)| *p == cp)
-            .map(|(_, n)| *n);
+        return HTML40_EXTENDED.iter().find(|(p, _)| *p == cp).map(|(_, n)| *n);
     }
     None
 }
@@ -210,10 +205,7 @@ fn char_for_entity(name: &str, html4: bool) -> Option<char> {
         return char::from_u32(160 + i as u32);
     }
     if html4 {
-        return HTML40_EXTENDED
-            .iter()
-            .find(|(_, n)| *n == name)
-            .and_then(|(p, _)| char::from_u32(*p));
+        return HTML40_EXTENDED.iter().find(|(_, n)| *n == name).and_then(|(p, _)| char::from_u32(*p));
     }
     None
 }
@@ -241,24 +233,19 @@ fn unescape_entities(s: &str, named: impl Fn(&str) -> Option<char>) -> String {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         let after = &rest[amp + 1..];
-        let decoded = after
-            .find(';')
-            .filter(|&semi| semi > 0 && semi <= 10)
-            .and_then(|semi| {
-                let ent = &after[..semi];
-                let ch = if let Some(num) = ent.strip_prefix('#') {
-                    let (digits, radix) = match num.strip_prefix(['x', 'X']) {
-                        Some(h) => (h, 16),
-                        None => (num, 10),
-                    };
-                    u32::from_str_radix(digits, radix)
-                        .ok()
-                        .and_then(char::from_u32)
-                } else {
-                    named(ent)
+        let decoded = after.find(';').filter(|&semi| semi > 0 && semi <= 10).and_then(|semi| {
+            let ent = &after[..semi];
+            let ch = if let Some(num) = ent.strip_prefix('#') {
+                let (digits, radix) = match num.strip_prefix(['x', 'X']) {
+                    Some(h) => (h, 16),
+                    None => (num, 10),
                 };
-                ch.map(|c| (c, semi))
-            });
+                u32::from_str_radix(digits, radix).ok().and_then(char::from_u32)
+            } else {
+                named(ent)
+            };
+            ch.map(|c| (c, semi))
+        });
         match decoded {
             Some((c, semi)) => {
                 out.push(c);
@@ -313,11 +300,7 @@ const CSV_SPECIAL: [char; 4] = [',', '"', '\r', '\n'];
 
 /// `StringEscapeUtils.escapeCsv`.
 pub fn escape_csv(s: &str) -> String {
-    if s.contains(CSV_SPECIAL) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+    if s.contains(CSV_SPECIAL) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
 /// `StringEscapeUtils.unescapeCsv`.
@@ -326,11 +309,7 @@ pub fn unescape_csv(s: &str) -> String {
         return s.to_string();
     }
     let inner = &s[1..s.len() - 1];
-    if inner.contains(CSV_SPECIAL) {
-        inner.replace("\"\"", "\"")
-    } else {
-        s.to_string()
-    }
+    if inner.contains(CSV_SPECIAL) { inner.replace("\"\"", "\"") } else { s.to_string() }
 }
 
 /// `StringEscapeUtils.escapeJson`: escapes `"`, `\`, `/`, control characters and every
@@ -388,10 +367,7 @@ pub fn unescape_json(s: &str) -> String {
                     j += 1;
                 }
                 let hex: String = chars.iter().skip(j).take(4).collect();
-                match (hex.len() == 4)
-                    .then(|| u16::from_str_radix(&hex, 16).ok())
-                    .flatten()
-                {
+                match (hex.len() == 4).then(|| u16::from_str_radix(&hex, 16).ok()).flatten() {
                     Some(v) => {
                         units.push(v);
                         i = j + 4;
@@ -442,24 +418,12 @@ mod tests {
 
     #[test]
     fn nifi_examples() {
-        assert_eq!(
-            escape_json("making air \"QUOTES\"."),
-            "making air \\\"QUOTES\\\"."
-        );
-        assert_eq!(
-            unescape_json("making air \\\"QUOTES\\\"."),
-            "making air \"QUOTES\"."
-        );
+        assert_eq!(escape_json("making air \"QUOTES\"."), "making air \\\"QUOTES\\\".");
+        assert_eq!(unescape_json("making air \\\"QUOTES\\\"."), "making air \"QUOTES\".");
         assert_eq!(escape_xml("M & M"), "M &amp; M");
         assert_eq!(unescape_xml("M &amp; M"), "M & M");
-        assert_eq!(
-            escape_csv("making air \"QUOTES\"."),
-            "\"making air \"\"QUOTES\"\".\""
-        );
-        assert_eq!(
-            unescape_csv("\"making air \"\"QUOTES\"\".\""),
-            "making air \"QUOTES\"."
-        );
+        assert_eq!(escape_csv("making air \"QUOTES\"."), "\"making air \"\"QUOTES\"\".\"");
+        assert_eq!(unescape_csv("\"making air \"\"QUOTES\"\".\""), "making air \"QUOTES\".");
         assert_eq!(escape_html("special ¡", false), "special &iexcl;");
         assert_eq!(escape_html("special ♣", true), "special &clubs;");
         assert_eq!(unescape_html("special &iexcl;", false), "special ¡");

@@ -47,23 +47,17 @@ fn normalize_path(path: &str) -> String {
                 out.push(c);
                 i += 1;
             }
-            '.' if bracket_depth == 0
-                && chars
-                    .get(i + 1)
-                    .is_some_and(|n| *n != '.' && *n != '*' && *n != '[') =>
-            {
+            '.' if bracket_depth == 0 && chars.get(i + 1).is_some_and(|n| *n != '.' && *n != '*' && *n != '[') => {
                 let start = i + 1;
                 let mut j = start;
                 while j < chars.len() && !matches!(chars[j], '.' | '[') {
                     j += 1;
                 }
                 let name: String = chars[start..j].iter().collect();
-                let simple = name.chars().enumerate().all(|(k, ch)| {
-                    ch == '_'
-                        || ch.is_alphabetic()
-                        || (k > 0 && ch.is_ascii_digit())
-                        || !ch.is_ascii()
-                });
+                let simple = name
+                    .chars()
+                    .enumerate()
+                    .all(|(k, ch)| ch == '_' || ch.is_alphabetic() || (k > 0 && ch.is_ascii_digit()) || !ch.is_ascii());
                 if simple || name.contains('(') {
                     out.push('.');
                     out.push_str(&name);
@@ -123,8 +117,7 @@ fn parse_doc(subject: Option<&str>) -> Result<Json, ElError> {
     if s.trim().is_empty() {
         return Err(ElError::eval("jsonPath: subject is empty"));
     }
-    serde_json::from_str(s)
-        .map_err(|e| ElError::eval(format!("jsonPath: subject is not valid JSON: {e}")))
+    serde_json::from_str(s).map_err(|e| ElError::eval(format!("jsonPath: subject is not valid JSON: {e}")))
 }
 
 fn representation(v: &Json) -> String {
@@ -160,9 +153,9 @@ pub fn to_json(v: Value<'_>) -> Json {
         Value::Str(s) => Json::String(s.into_owned()),
         Value::Bool(b) => Json::Bool(b),
         Value::Whole(w) => Json::from(w),
-        Value::Decimal(d) => serde_json::Number::from_f64(d)
-            .map(Json::Number)
-            .unwrap_or_else(|| Json::String(java_double_to_string(d))),
+        Value::Decimal(d) => {
+            serde_json::Number::from_f64(d).map(Json::Number).unwrap_or_else(|| Json::String(java_double_to_string(d)))
+        }
         Value::Date(ms) => Json::from(ms),
         Value::Instant(ns) => Json::String(ns.to_string()),
     }
@@ -181,11 +174,7 @@ pub enum Edit {
 pub fn json_edit(subject: Option<&str>, path: &str, edit: Edit) -> Result<String, ElError> {
     let mut doc = parse_doc(subject)?;
     let jp = compile_path(path)?;
-    let pointers: Vec<String> = jp
-        .query_located(&doc)
-        .locations()
-        .map(|l| l.to_json_pointer())
-        .collect();
+    let pointers: Vec<String> = jp.query_located(&doc).locations().map(|l| l.to_json_pointer()).collect();
     // delete from the back so array indices stay valid
     for ptr in pointers.iter().rev() {
         match &edit {
@@ -217,9 +206,7 @@ pub fn json_edit(subject: Option<&str>, path: &str, edit: Edit) -> Result<String
             Edit::Add(v) => match doc.pointer_mut(ptr) {
                 Some(Json::Array(a)) => a.push(v.clone()),
                 _ => {
-                    return Err(ElError::eval(format!(
-                        "jsonPathAdd: the path '{path}' does not point to an array"
-                    )));
+                    return Err(ElError::eval(format!("jsonPathAdd: the path '{path}' does not point to an array")));
                 }
             },
             Edit::Put(k, v) => match doc.pointer_mut(ptr) {
@@ -227,9 +214,7 @@ pub fn json_edit(subject: Option<&str>, path: &str, edit: Edit) -> Result<String
                     m.insert(k.clone(), v.clone());
                 }
                 _ => {
-                    return Err(ElError::eval(format!(
-                        "jsonPathPut: the path '{path}' does not point to an object"
-                    )));
+                    return Err(ElError::eval(format!("jsonPathPut: the path '{path}' does not point to an object")));
                 }
             },
         }
@@ -241,8 +226,7 @@ pub fn json_edit(subject: Option<&str>, path: &str, edit: Edit) -> Result<String
 pub fn is_json(s: Option<&str>) -> bool {
     let Some(s) = s else { return false };
     let t = s.trim();
-    let shaped =
-        (t.starts_with('{') && t.ends_with('}')) || (t.starts_with('[') && t.ends_with(']'));
+    let shaped = (t.starts_with('{') && t.ends_with('}')) || (t.starts_with('[') && t.ends_with(']'));
     shaped && serde_json::from_str::<Json>(t).is_ok()
 }
 
@@ -260,10 +244,7 @@ mod tests {
         assert_eq!(json_path(Some(BOOK), "$.firstName").unwrap(), "John");
         assert_eq!(json_path(Some(BOOK), "$.age").unwrap(), "25");
         assert_eq!(json_path(Some(BOOK), "$.missing-path").unwrap(), "");
-        assert_eq!(
-            json_path(Some(BOOK), "$.phoneNumbers[?(@.type=='home')].number").unwrap(),
-            "212 555-1234"
-        );
+        assert_eq!(json_path(Some(BOOK), "$.phoneNumbers[?(@.type=='home')].number").unwrap(), "212 555-1234");
         assert_eq!(json_path(Some(BOOK), "$.nicknames").unwrap(), "[]");
         assert!(json_path(Some(BOOK), "$..").is_err());
         assert!(json_path(None, "$.a").is_err());
@@ -276,12 +257,7 @@ mod tests {
         let d = json_edit(Some(BOOK), "$.nicknames", Edit::Add(Json::from("Jimmy"))).unwrap();
         assert_eq!(json_path(Some(&d), "$.nicknames").unwrap(), "Jimmy");
         assert!(json_edit(Some(BOOK), "$.firstName", Edit::Add(Json::from("x"))).is_err());
-        let d = json_edit(
-            Some(BOOK),
-            "$.address",
-            Edit::Put("country".into(), Json::from("US")),
-        )
-        .unwrap();
+        let d = json_edit(Some(BOOK), "$.address", Edit::Put("country".into(), Json::from("US"))).unwrap();
         assert_eq!(json_path(Some(&d), "$.address.country").unwrap(), "US");
     }
 }

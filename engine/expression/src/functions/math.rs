@@ -6,12 +6,7 @@ use crate::functions::misc::random_f64;
 use crate::value::Num;
 
 /// Java `Math` methods reachable through NiFi's `math(name[, arg])`.
-pub fn math(
-    name: &str,
-    subject: Option<Num>,
-    arg: Option<Num>,
-    subjectless: bool,
-) -> Result<Num, ElError> {
+pub fn math(name: &str, subject: Option<Num>, arg: Option<Num>, subjectless: bool) -> Result<Num, ElError> {
     if subjectless {
         return match name {
             "random" => Ok(Num::Decimal(random_f64())),
@@ -21,9 +16,7 @@ pub fn math(
         };
     }
     let Some(s) = subject else {
-        return Err(ElError::eval(
-            "Cannot evaluate 'math' function because the subject is null",
-        ));
+        return Err(ElError::eval("Cannot evaluate 'math' function because the subject is null"));
     };
     match arg {
         None => {
@@ -96,11 +89,7 @@ fn long2(name: &str, x: i64, y: i64) -> Result<Option<Num>, ElError> {
                 return Err(div0());
             }
             let m = x.wrapping_rem(y);
-            if m != 0 && ((m < 0) != (y < 0)) {
-                m + y
-            } else {
-                m
-            }
+            if m != 0 && ((m < 0) != (y < 0)) { m + y } else { m }
         }
         _ => return Ok(None),
     })))
@@ -202,22 +191,10 @@ mod tests {
 
     #[test]
     fn math_dispatch() {
-        assert_eq!(
-            math("abs", Some(Num::Whole(-64)), None, false).unwrap(),
-            Num::Whole(64)
-        );
-        assert_eq!(
-            math("abs", Some(Num::Decimal(-64.1)), None, false).unwrap(),
-            Num::Decimal(64.1)
-        );
-        assert_eq!(
-            math("max", Some(Num::Whole(-64)), Some(Num::Whole(2)), false).unwrap(),
-            Num::Whole(2)
-        );
-        assert_eq!(
-            math("scalb", Some(Num::Decimal(1.5)), Some(Num::Whole(2)), false).unwrap(),
-            Num::Decimal(6.0)
-        );
+        assert_eq!(math("abs", Some(Num::Whole(-64)), None, false).unwrap(), Num::Whole(64));
+        assert_eq!(math("abs", Some(Num::Decimal(-64.1)), None, false).unwrap(), Num::Decimal(64.1));
+        assert_eq!(math("max", Some(Num::Whole(-64)), Some(Num::Whole(2)), false).unwrap(), Num::Whole(2));
+        assert_eq!(math("scalb", Some(Num::Decimal(1.5)), Some(Num::Whole(2)), false).unwrap(), Num::Decimal(6.0));
         let e = math("absolute", Some(Num::Decimal(-1.0)), None, false).unwrap_err();
         assert_eq!(
             e.to_string(),

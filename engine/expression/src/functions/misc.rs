@@ -80,9 +80,7 @@ pub fn hash(value: &str, algorithm: &str) -> Result<String, ElError> {
         "SHA-512/224" => hex(&sha2::Sha512_224::digest(d)),
         "SHA-512/256" => hex(&sha2::Sha512_256::digest(d)),
         _ => {
-            return Err(ElError::eval(format!(
-                "hash: {algorithm} MessageDigest not available"
-            )));
+            return Err(ElError::eval(format!("hash: {algorithm} MessageDigest not available")));
         }
     })
 }
@@ -100,10 +98,7 @@ pub fn ip() -> String {
         .ok()
         .and_then(|mut it| {
             let all: Vec<_> = it.by_ref().collect();
-            all.iter()
-                .find(|a| a.is_ipv4())
-                .or_else(|| all.first())
-                .map(|a| a.ip().to_string())
+            all.iter().find(|a| a.is_ipv4()).or_else(|| all.first()).map(|a| a.ip().to_string())
         })
         .unwrap_or_else(|| "127.0.0.1".into())
 }
@@ -112,8 +107,7 @@ pub fn ip() -> String {
 fn quote(s: &str, extra_allowed: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if c.is_ascii_alphanumeric() || "_-!.~'()*,;:$&+=".contains(c) || extra_allowed.contains(c)
-        {
+        if c.is_ascii_alphanumeric() || "_-!.~'()*,;:$&+=".contains(c) || extra_allowed.contains(c) {
             out.push(c);
         } else if c.is_ascii() {
             out.push_str(&format!("%{:02X}", c as u32));
@@ -125,11 +119,7 @@ fn quote(s: &str, extra_allowed: &str) -> String {
 }
 
 /// NiFi `getUri(scheme, userInfo, host, port, path, query, fragment)` (`java.net.URI`).
-pub fn get_uri(
-    parts: [Option<String>; 7],
-    port: Option<i64>,
-    port_text: Option<&str>,
-) -> Result<String, ElError> {
+pub fn get_uri(parts: [Option<String>; 7], port: Option<i64>, port_text: Option<&str>) -> Result<String, ElError> {
     let [scheme, user, host, _, path, query, fragment] = parts;
     if port.is_none()
         && let Some(t) = port_text
@@ -178,35 +168,20 @@ mod tests {
     #[test]
     fn uuids_match_nifi() {
         assert_eq!(
-            uuid_named(
-                "u5IkOYFFvYioYBJSNI2XNjPaVoRjXYnr",
-                Some("b9e81de3-7047-4b5e-a822-8fff5b49f808"),
-                false
-            )
-            .unwrap(),
+            uuid_named("u5IkOYFFvYioYBJSNI2XNjPaVoRjXYnr", Some("b9e81de3-7047-4b5e-a822-8fff5b49f808"), false)
+                .unwrap(),
             "7ab88cc4-7748-3214-812a-1bc4500a911a"
         );
         assert_eq!(
-            uuid_named(
-                "u5IkOYFFvYioYBJSNI2XNjPaVoRjXYnr",
-                Some("245b55a8-397d-4480-a41e-16603c8cf9ad"),
-                true
-            )
-            .unwrap(),
+            uuid_named("u5IkOYFFvYioYBJSNI2XNjPaVoRjXYnr", Some("245b55a8-397d-4480-a41e-16603c8cf9ad"), true).unwrap(),
             "74f6dc12-6d84-500c-9583-e9fed79912ea"
         );
     }
 
     #[test]
     fn hashes() {
-        assert_eq!(
-            hash("john", "MD5").unwrap(),
-            "527bd5b5d689e2c32ae974c6229ff785"
-        );
-        assert_eq!(
-            hash("string value", "SHA-1").unwrap(),
-            "34990db823e7bb2b47278a7fbf08c62d9e8e4307"
-        );
+        assert_eq!(hash("john", "MD5").unwrap(), "527bd5b5d689e2c32ae974c6229ff785");
+        assert_eq!(hash("string value", "SHA-1").unwrap(), "34990db823e7bb2b47278a7fbf08c62d9e8e4307");
         assert!(hash("x", "NOT_A_ALGO").is_err());
     }
 

@@ -12,11 +12,7 @@ pub fn java_trim(s: &str) -> &str {
 
 /// Java `String.length()`: number of UTF-16 code units.
 pub fn utf16_len(s: &str) -> usize {
-    if s.is_ascii() {
-        s.len()
-    } else {
-        s.encode_utf16().count()
-    }
+    if s.is_ascii() { s.len() } else { s.encode_utf16().count() }
 }
 
 /// Byte offset of UTF-16 index `idx`, or `None` if past the end. An index inside a surrogate
@@ -37,11 +33,7 @@ pub fn utf16_to_byte(s: &str, idx: usize) -> Option<usize> {
 
 /// UTF-16 index of byte offset `b`.
 pub fn byte_to_utf16(s: &str, b: usize) -> usize {
-    if s.is_ascii() {
-        b
-    } else {
-        s[..b].encode_utf16().count()
-    }
+    if s.is_ascii() { b } else { s[..b].encode_utf16().count() }
 }
 
 /// Java `String.substring(start, end)` with NiFi's rule: out-of-range indices give "".
@@ -53,14 +45,9 @@ pub fn substring(s: &str, start: i64, end: Option<i64>) -> Result<String, ElErro
         return Ok(String::new());
     }
     if start > end_v {
-        return Err(ElError::eval(format!(
-            "substring: starting index {start} is larger than ending index {end_v}"
-        )));
+        return Err(ElError::eval(format!("substring: starting index {start} is larger than ending index {end_v}")));
     }
-    let (Some(a), Some(b)) = (
-        utf16_to_byte(s, start as usize),
-        utf16_to_byte(s, end_v as usize),
-    ) else {
+    let (Some(a), Some(b)) = (utf16_to_byte(s, start as usize), utf16_to_byte(s, end_v as usize)) else {
         return Ok(String::new());
     };
     Ok(s[a..b.max(a)].to_string())
@@ -93,11 +80,7 @@ pub fn java_split(s: &str, re: &Regex) -> Result<Vec<String>, ElError> {
 }
 
 /// Expand a Java replacement string (`$1`, `${name}`, `\$`) for one match.
-pub fn expand_java_replacement(
-    caps: &Captures,
-    repl: &str,
-    out: &mut String,
-) -> Result<(), ElError> {
+pub fn expand_java_replacement(caps: &Captures, repl: &str, out: &mut String) -> Result<(), ElError> {
     let group_count = caps.len() - 1;
     let mut chars = repl.chars().peekable();
     while let Some(c) = chars.next() {
@@ -105,9 +88,7 @@ pub fn expand_java_replacement(
             '\\' => match chars.next() {
                 Some(n) => out.push(n),
                 None => {
-                    return Err(ElError::eval(
-                        "character to be escaped is missing in replacement",
-                    ));
+                    return Err(ElError::eval("character to be escaped is missing in replacement"));
                 }
             },
             '$' => match chars.peek().copied() {
@@ -119,9 +100,7 @@ pub fn expand_java_replacement(
                             Some('}') => break,
                             Some(ch) if ch.is_ascii_alphanumeric() => name.push(ch),
                             _ => {
-                                return Err(ElError::eval(
-                                    "named capturing group is missing trailing '}'",
-                                ));
+                                return Err(ElError::eval("named capturing group is missing trailing '}'"));
                             }
                         }
                     }
@@ -129,9 +108,7 @@ pub fn expand_java_replacement(
                         Some(m) => out.push_str(m.as_str()),
                         None => {
                             if name.parse::<usize>().is_err() {
-                                return Err(ElError::eval(format!(
-                                    "No group with name {{{name}}}"
-                                )));
+                                return Err(ElError::eval(format!("No group with name {{{name}}}")));
                             }
                         }
                     }
@@ -207,17 +184,13 @@ pub fn get_delimited_field(
     strip: bool,
 ) -> Result<String, ElError> {
     if index < 1 {
-        return Err(ElError::eval(format!(
-            "getDelimitedField: the index must be greater than 0 but was {index}"
-        )));
+        return Err(ElError::eval(format!("getDelimitedField: the index must be greater than 0 but was {index}")));
     }
     let single = |s: &str, what: &str| -> Result<char, ElError> {
         let mut it = s.chars();
         match (it.next(), it.next()) {
             (Some(c), None) => Ok(c),
-            _ => Err(ElError::eval(format!(
-                "getDelimitedField: the {what} must be a single character but was '{s}'"
-            ))),
+            _ => Err(ElError::eval(format!("getDelimitedField: the {what} must be a single character but was '{s}'"))),
         }
     };
     let delim = single(delimiter, "delimiter")?;
@@ -255,9 +228,7 @@ pub fn get_delimited_field(
 /// Java `Long.toString(value, radix)` left-padded with zeros to `width`.
 pub fn to_radix(v: i64, radix: i64, width: Option<i64>) -> Result<String, ElError> {
     if !(2..=36).contains(&radix) {
-        return Err(ElError::eval(format!(
-            "toRadix: radix must be between 2 and 36 but was {radix}"
-        )));
+        return Err(ElError::eval(format!("toRadix: radix must be between 2 and 36 but was {radix}")));
     }
     let neg = v < 0;
     let mut n = v.unsigned_abs();
@@ -286,9 +257,7 @@ pub fn to_radix(v: i64, radix: i64, width: Option<i64>) -> Result<String, ElErro
 /// Java `Long.parseLong(s, radix)`.
 pub fn from_radix(s: &str, radix: i64) -> Result<i64, ElError> {
     if !(2..=36).contains(&radix) {
-        return Err(ElError::eval(format!(
-            "fromRadix: radix must be between 2 and 36 but was {radix}"
-        )));
+        return Err(ElError::eval(format!("fromRadix: radix must be between 2 and 36 but was {radix}")));
     }
     let body = s.strip_prefix('+').unwrap_or(s);
     i64::from_str_radix(body, radix as u32)
@@ -300,9 +269,7 @@ pub fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'*' | b'_' => {
-                out.push(b as char)
-            }
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'*' | b'_' => out.push(b as char),
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -322,9 +289,7 @@ pub fn url_decode(s: &str) -> Result<String, ElError> {
                 i += 1;
             }
             b'%' => {
-                let hex = b
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok());
+                let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
                 match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     Some(v) => bytes.push(v),
                     None => {
@@ -361,10 +326,7 @@ mod tests {
     #[test]
     fn replacement() {
         let re = Regex::new("he(llo) world").unwrap();
-        assert_eq!(
-            regex_replace("hello world", &re, "$1", true).unwrap(),
-            "llo"
-        );
+        assert_eq!(regex_replace("hello world", &re, "$1", true).unwrap(), "llo");
         let re = Regex::new("l+").unwrap();
         assert_eq!(regex_replace("hello", &re, "r", true).unwrap(), "hero");
         assert!(regex_replace("hello", &re, "$2", true).is_err());
@@ -381,10 +343,7 @@ mod tests {
 
     #[test]
     fn url() {
-        assert_eq!(
-            url_encode("some value with spaces"),
-            "some+value+with+spaces"
-        );
+        assert_eq!(url_encode("some value with spaces"), "some+value+with+spaces");
         assert_eq!(url_encode("a/b?c=d&é"), "a%2Fb%3Fc%3Dd%26%C3%A9");
         assert_eq!(url_decode("some%20value+x").unwrap(), "some value x");
         assert!(url_decode("%zz").is_err());

@@ -8,12 +8,7 @@ use uuid::Uuid;
 
 /// Attribute list from string pairs.
 pub fn attrs(pairs: &[(&str, &str)]) -> AttrMap {
-    Arc::new(
-        pairs
-            .iter()
-            .map(|(k, v)| (Arc::<str>::from(*k), Arc::<str>::from(*v)))
-            .collect(),
-    )
+    Arc::new(pairs.iter().map(|(k, v)| (Arc::<str>::from(*k), Arc::<str>::from(*v))).collect())
 }
 
 /// A plain event: component named `component` (id `"id-<component>"`), five attributes.
@@ -42,11 +37,7 @@ pub fn event(id: u64, ty: EventType, ff: Uuid, component: &str, ts: i64) -> Prov
             ("batch", &format!("{}", id / 100)),
         ]),
         previous_content: None,
-        updated_content: Some(ContentRef {
-            segment: id / 1000,
-            offset: id * 10,
-            len: 10,
-        }),
+        updated_content: Some(ContentRef { segment: id / 1000, offset: id * 10, len: 10 }),
         size: 10,
         lineage_start_millis: ts - 5,
         flow_revision: Arc::from("abc123"),
@@ -56,12 +47,7 @@ pub fn event(id: u64, ty: EventType, ff: Uuid, component: &str, ts: i64) -> Prov
 
 /// An event with every optional field set and previous attributes that differ in one entry.
 pub fn full_event(id: u64) -> ProvenanceEvent {
-    let prev = attrs(&[
-        ("uuid", "x"),
-        ("filename", "a.txt"),
-        ("colour", "blue"),
-        ("ünïcödé", "✓ ok"),
-    ]);
+    let prev = attrs(&[("uuid", "x"), ("filename", "a.txt"), ("colour", "blue"), ("ünïcödé", "✓ ok")]);
     let mut upd: Vec<_> = prev.as_ref().clone();
     upd[2].1 = Arc::from("red");
     upd.push((Arc::from("new"), Arc::from("")));
@@ -81,16 +67,8 @@ pub fn full_event(id: u64) -> ProvenanceEvent {
         transit_uri: Some("file:///tmp/x".into()),
         previous_attributes: Some(prev),
         updated_attributes: Arc::new(upd),
-        previous_content: Some(ContentRef {
-            segment: 1,
-            offset: 2,
-            len: 3,
-        }),
-        updated_content: Some(ContentRef {
-            segment: u64::MAX,
-            offset: 0,
-            len: 1 << 40,
-        }),
+        previous_content: Some(ContentRef { segment: 1, offset: 2, len: 3 }),
+        updated_content: Some(ContentRef { segment: u64::MAX, offset: 0, len: 1 << 40 }),
         size: 1 << 40,
         lineage_start_millis: -5,
         flow_revision: Arc::from("deadbeef"),

@@ -102,8 +102,10 @@ impl Processor for GenerateFlowFile {
         let size = ctx.data_size(FILE_SIZE)?.unwrap_or(0) as usize;
         let text = ctx.property(DATA_FORMAT) != Some("Binary");
         let mime = ctx.value(MIME_TYPE)?.filter(|s| !s.is_empty());
-        let extra: Vec<(String, String)> =
-            ctx.dynamic_properties().map(|(k, _)| Ok((k.to_string(), ctx.value(k)?.unwrap_or_default()))).collect::<Result<_, ProcessError>>()?;
+        let extra: Vec<(String, String)> = ctx
+            .dynamic_properties()
+            .map(|(k, _)| Ok((k.to_string(), ctx.value(k)?.unwrap_or_default())))
+            .collect::<Result<_, ProcessError>>()?;
         let shared = if unique && custom.is_none() {
             None
         } else {

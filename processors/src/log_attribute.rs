@@ -22,30 +22,35 @@ pub fn register(r: &mut Registry) {
 }
 
 fn descriptor() -> ProcessorDescriptor {
-    ProcessorDescriptor::new("LogAttribute", "Logs the attributes of each flowfile, and optionally its content, to the Sluice log.")
-        .tags(&["attributes", "logging", "debug"])
-        .property(
-            PropertyDescriptor::new(LEVEL)
-                .description("The log level")
-                .required()
-                .default_value("info")
-                .allowable(&[("trace", ""), ("debug", ""), ("info", ""), ("warn", ""), ("error", "")]),
-        )
-        .property(
-            PropertyDescriptor::new(PAYLOAD)
-                .description("Whether to log the content too (first 64 KiB)")
-                .required()
-                .default_value("false")
-                .validator(Validator::Boolean),
-        )
-        .property(
-            PropertyDescriptor::new(TO_LOG)
-                .description("Only attributes whose names match are logged")
-                .default_value(".*")
-                .validator(Validator::Regex),
-        )
-        .property(PropertyDescriptor::new(PREFIX).description("Text put before each entry").expression_language())
-        .relationship(Relationship::new(crate::SUCCESS, "Every flowfile, after it is logged"))
+    ProcessorDescriptor::new(
+        "LogAttribute",
+        "Logs the attributes of each flowfile, and optionally its content, to the Sluice log.",
+    )
+    .tags(&["attributes", "logging", "debug"])
+    .property(
+        PropertyDescriptor::new(LEVEL).description("The log level").required().default_value("info").allowable(&[
+            ("trace", ""),
+            ("debug", ""),
+            ("info", ""),
+            ("warn", ""),
+            ("error", ""),
+        ]),
+    )
+    .property(
+        PropertyDescriptor::new(PAYLOAD)
+            .description("Whether to log the content too (first 64 KiB)")
+            .required()
+            .default_value("false")
+            .validator(Validator::Boolean),
+    )
+    .property(
+        PropertyDescriptor::new(TO_LOG)
+            .description("Only attributes whose names match are logged")
+            .default_value(".*")
+            .validator(Validator::Regex),
+    )
+    .property(PropertyDescriptor::new(PREFIX).description("Text put before each entry").expression_language())
+    .relationship(Relationship::new(crate::SUCCESS, "Every flowfile, after it is logged"))
 }
 
 /// The processor.
@@ -56,7 +61,8 @@ pub struct LogAttribute {
 
 impl Processor for LogAttribute {
     fn on_scheduled(&mut self, ctx: &ProcessContext) -> Result<(), ProcessError> {
-        self.filter = Some(Regex::new(ctx.property(TO_LOG).unwrap_or(".*")).map_err(|e| ProcessError::Config(e.to_string()))?);
+        self.filter =
+            Some(Regex::new(ctx.property(TO_LOG).unwrap_or(".*")).map_err(|e| ProcessError::Config(e.to_string()))?);
         Ok(())
     }
 
@@ -74,7 +80,10 @@ impl Processor for LogAttribute {
             }
             if payload {
                 let mut buf = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::Read::take(session.read(&ff)?, PAYLOAD_LIMIT as u64), &mut buf)?;
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(session.read(&ff)?, PAYLOAD_LIMIT as u64),
+                    &mut buf,
+                )?;
                 let _ = write!(msg, "\n  payload: {}", String::from_utf8_lossy(&buf));
             }
             match level.as_str() {

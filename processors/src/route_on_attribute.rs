@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use sluice_engine::expression::Expression;
 use sluice_engine::{
-    DynamicProperties, ProcessContext, ProcessError, ProcessSession, Processor, ProcessorDescriptor, PropertyDescriptor,
-    Registry, Relationship,
+    DynamicProperties, ProcessContext, ProcessError, ProcessSession, Processor, ProcessorDescriptor,
+    PropertyDescriptor, Registry, Relationship,
 };
 
 const STRATEGY: &str = "Routing Strategy";
@@ -16,6 +16,7 @@ const ANY_MATCH: &str = "Route to 'matched' if any matches";
 const MATCHED: &str = "matched";
 const UNMATCHED: &str = "unmatched";
 const BATCH: usize = 1000;
+const ROUTE_ATTR: &str = "RouteOnAttribute.Route";
 
 /// Registers the type.
 pub fn register(r: &mut Registry) {
@@ -74,6 +75,10 @@ enum Mode {
 pub struct RouteOnAttribute {
     mode: Mode,
     routes: Vec<(Arc<str>, Expression)>,
+    /// Shared strings for the `RouteOnAttribute.Route` attribute (set on every flowfile).
+    route_key: Option<Arc<str>>,
+    matched: Option<Arc<str>>,
+    unmatched: Option<Arc<str>>,
 }
 
 impl Processor for RouteOnAttribute {
@@ -84,6 +89,9 @@ impl Processor for RouteOnAttribute {
             _ => Mode::ToProperty,
         };
         self.routes.clear();
+        self.route_key = Some(Arc::from(ROUTE_ATTR));
+        self.matched = Some(Arc::from(MATCHED));
+        self.unmatched = Some(Arc::from(UNMATCHED));
         for (k, v) in ctx.dynamic_properties() {
             let e = match ctx.expression(k) {
                 Some(e) => e.clone(),
@@ -96,42 +104,47 @@ impl Processor for RouteOnAttribute {
 
     fn validate(&self, ctx: &ProcessContext) -> Vec<String> {
         if ctx.dynamic_properties().next().is_none() {
-            vec!["add at least one property: a route name with a boolean expression, e.g. large = ${fileSize:gt(1000)}".into()]
+            vec![
+                "add at least one property: a route name with a boolean expression, e.g. large = ${fileSize:gt(1000)}"
+                    .into(),
+            ]
         } else {
             Vec::new()
         }
     }
 
     fn on_trigger(&self, _ctx: &ProcessContext, session: &mut ProcessSession) -> Result<(), ProcessError> {
-        let mut matched: Vec<&str> = Vec::with_capacity(self.routes.len());
+        let mut matched: Vec<&Arc<str>> = Vec::with_capacity(self.routes.len());
         for mut ff in session.get_batch(BATCH) {
             matched.clear();
             for (name, e) in &self.routes {
-                let hit = e.evaluate_bool(&ff.attributes).map_err(|e| ProcessError::other(format!("route '{name}': {e}")))?;
+                let hit =
+                    e.evaluate_bool(&ff.attributes).map_err(|e| ProcessError::other(format!("route '{name}': {e}")))?;
                 if hit {
                     matched.push(name);
                 }
             }
-            let target: Option<&str> = match self.mode {
-                Mode::All if matched.len() == self.routes.len() => Some(MATCHED),
-                Mode::Any if !matched.is_empty() => Some(MATCHED),
+            let key = self.route_key.clone().unwrap_or_else(|| Arc::from(ROUTE_ATTR));
+            let target: Option<&Arc<str>> = match self.mode {
+                Mode::All if matched.len() == self.routes.len() => self.matched.as_ref(),
+                Mode::Any if !matched.is_empty() => self.matched.as_ref(),
                 Mode::ToProperty if !matched.is_empty() => None,
-                _ => Some(UNMATCHED),
+                _ => self.unmatched.as_ref(),
             };
             match target {
                 Some(rel) => {
-                    ff.set_attr("RouteOnAttribute.Route", rel);
+                    ff.attributes.insert_arc(key, rel.clone());
                     session.transfer(ff, rel);
                 }
                 None => {
                     for extra in &matched[1..] {
                         let mut c = session.clone_flowfile(&ff);
-                        c.set_attr("RouteOnAttribute.Route", extra);
+                        c.attributes.insert_arc(key.clone(), (*extra).clone());
                         session.transfer(c, extra);
                     }
-                    ff.set_attr("RouteOnAttribute.Route", matched[0]);
-                    let first = matched[0];
-                    session.transfer(ff, first);
+                    let first = matched[0].clone();
+                    ff.attributes.insert_arc(key, first.clone());
+                    session.transfer(ff, &first);
                 }
             }
         }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use regex::Regex;
 use sluice_engine::expression::Expression;
 use sluice_engine::{
-    DynamicProperties, ProcessContext, ProcessError, ProcessSession, Processor, ProcessorDescriptor, PropertyDescriptor,
-    Registry, Relationship, Validator,
+    DynamicProperties, ProcessContext, ProcessError, ProcessSession, Processor, ProcessorDescriptor,
+    PropertyDescriptor, Registry, Relationship, Validator,
 };
 
 const DELETE: &str = "Delete Attributes Expression";

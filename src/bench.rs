@@ -64,17 +64,53 @@ pub fn core_flow(batch: usize) -> FlowDefinition {
     let batch = batch.to_string();
     FlowDefinition {
         processors: vec![
-            processor("generate", "GenerateFlowFile", &[("File Size", "1 KB"), ("Batch Size", &batch), ("Unique FlowFiles", "false")], &[]),
-            processor("update", "UpdateAttribute", &[("stage", "updated"), ("kind", "${filename:substring(0, 1)}")], &[]),
-            processor("route", "RouteOnAttribute", &[("updated", "${stage:equals('updated')}")], &["updated", "unmatched"]),
+            processor(
+                "generate",
+                "GenerateFlowFile",
+                &[("File Size", "1 KB"), ("Batch Size", &batch), ("Unique FlowFiles", "false")],
+                &[],
+            ),
+            processor(
+                "update",
+                "UpdateAttribute",
+                &[("stage", "updated"), ("kind", "${filename:substring(0, 1)}")],
+                &[],
+            ),
+            processor(
+                "route",
+                "RouteOnAttribute",
+                &[("updated", "${stage:equals('updated')}")],
+                &["updated", "unmatched"],
+            ),
         ],
-        connections: vec![connection("c1", "generate", "success", "update"), connection("c2", "update", "success", "route")],
+        connections: vec![
+            connection("c1", "generate", "success", "update"),
+            connection("c2", "update", "success", "route"),
+        ],
         ..Default::default()
     }
 }
 
+/// CPU time (user + system) this process has used, in seconds.
+pub fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the command name (which is in parentheses): utime is the 14th field.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// What one run of the core pipeline measured.
+pub struct CoreResult {
+    /// Flowfiles per second through the last processor.
+    pub flowfiles_per_s: f64,
+    /// CPU microseconds the whole process spent per flowfile (robust to a busy machine).
+    pub cpu_us_per_flowfile: f64,
+}
+
 /// Runs the core pipeline; returns flowfiles/s through the last processor.
-pub fn run_core(opts: &CoreOptions) -> anyhow::Result<f64> {
+pub fn run_core(opts: &CoreOptions) -> anyhow::Result<CoreResult> {
     let tmp;
     let data_dir = match (&opts.data_dir, opts.durability) {
         (_, Durability::Memory) => None,
@@ -95,12 +131,13 @@ pub fn run_core(opts: &CoreOptions) -> anyhow::Result<f64> {
     fc.load(core_flow(1000)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let out = || fc.processor("route").map(|p| p.status.flowfiles_in).unwrap_or(0);
     std::thread::sleep(Duration::from_millis(500));
-    let (c0, t0) = (counter(&fc), Instant::now());
+    let (c0, t0, cpu0) = (counter(&fc), Instant::now(), cpu_seconds());
     std::thread::sleep(Duration::from_secs_f64(opts.seconds));
-    let (c1, t1) = (counter(&fc), Instant::now());
+    let (c1, t1, cpu1) = (counter(&fc), Instant::now(), cpu_seconds());
     let _ = out;
     fc.shutdown();
-    Ok((c1 - c0) as f64 / (t1 - t0).as_secs_f64())
+    let n = (c1 - c0).max(1) as f64;
+    Ok(CoreResult { flowfiles_per_s: n / (t1 - t0).as_secs_f64(), cpu_us_per_flowfile: (cpu1 - cpu0) * 1e6 / n })
 }
 
 fn counter(fc: &Arc<FlowController>) -> u64 {

@@ -13,6 +13,11 @@ use clap::{Parser, Subcommand};
 use sluice_engine::repository::Durability;
 use sluice_engine::{EngineConfig, FlowController, FlowDefinition};
 
+/// mimalloc: the engine allocates and frees many small objects per flowfile across threads,
+/// where glibc's allocator spends much of its time consolidating.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The demo flow a new data dir starts with.
 const DEMO_FLOW: &str = include_str!("../flows/demo.json");
 
@@ -45,6 +50,19 @@ enum Command {
         /// Turn provenance off.
         #[arg(long)]
         no_provenance: bool,
+        /// Require a password (single user; always on when a password or hash is configured).
+        #[arg(long)]
+        auth: bool,
+        /// The password's argon2 hash (PHC string); also env SLUICE_PASSWORD_HASH, or a plain
+        /// password in env SLUICE_PASSWORD; else one is generated at the first start and printed once.
+        #[arg(long)]
+        password_hash: Option<String>,
+        /// PEM certificate chain: serve HTTPS (with --tls-key).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key for --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Check a flow file; exits non-zero with every problem found.
     Validate {
@@ -82,12 +100,26 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { flow, data_dir, listen, durability, workers, no_provenance } => {
+        Command::Run {
+            flow,
+            data_dir,
+            listen,
+            durability,
+            workers,
+            no_provenance,
+            auth,
+            password_hash,
+            tls_cert,
+            tls_key,
+        } => {
             init_logging();
-            run(flow, data_dir, listen, durability, workers, !no_provenance)
+            let security = Security { auth, password_hash, tls_cert, tls_key };
+            run(flow, data_dir, listen, durability, workers, !no_provenance, security)
         }
         Command::Validate { file } => validate(&file),
-        Command::Bench { which, seconds, workers, durability, provenance } => bench_cmd(&which, seconds, workers, durability, provenance),
+        Command::Bench { which, seconds, workers, durability, provenance } => {
+            bench_cmd(&which, seconds, workers, durability, provenance)
+        }
         Command::El { expression, attrs } => el(&expression, &attrs),
     }
 }
@@ -97,6 +129,42 @@ fn init_logging() {
     tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
 }
 
+/// The web server's security options of `sluice run`.
+struct Security {
+    auth: bool,
+    password_hash: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+/// Authentication and TLS settings for the web server, from the flags, the environment and
+/// the data dir; refuses a non-loopback address without authentication.
+fn web_config(listen: SocketAddr, data_dir: &std::path::Path, sec: Security) -> anyhow::Result<sluice_web::WebConfig> {
+    let env_set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty());
+    let auth_enabled =
+        sec.auth || sec.password_hash.is_some() || env_set("SLUICE_PASSWORD_HASH") || env_set("SLUICE_PASSWORD");
+    sluice_web::check_listen_policy(&listen, auth_enabled)?;
+    let auth = if auth_enabled {
+        let p = sluice_web::auth::resolve_password(sec.password_hash, data_dir)?;
+        if let Some(password) = &p.generated {
+            println!("Generated password for the Sluice editor: {password}");
+            println!(
+                "(shown only this once; its hash is stored in {}; delete that file to generate a new one)",
+                p.source
+            );
+        }
+        tracing::info!("authentication on (password from {})", p.source);
+        Some(sluice_web::AuthConfig::new(p.hash))
+    } else {
+        None
+    };
+    let tls = match (sec.tls_cert, sec.tls_key) {
+        (Some(cert), Some(key)) => Some(sluice_web::TlsConfig { cert, key }),
+        _ => None,
+    };
+    Ok(sluice_web::WebConfig { auth, tls, data_dir: Some(data_dir.to_path_buf()), ..Default::default() })
+}
+
 fn run(
     flow: Option<PathBuf>,
     data_dir: PathBuf,
@@ -104,17 +172,15 @@ fn run(
     durability: Durability,
     workers: Option<usize>,
     provenance: bool,
+    security: Security,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    if !listen.ip().is_loopback() {
-        bail!(
-            "refusing to listen on {listen}: only loopback addresses are allowed until authentication is configured (use --listen 127.0.0.1:PORT)"
-        );
-    }
+    let web = web_config(listen, &data_dir, security)?;
     let saved = data_dir.join("flow.json");
     let (def, flow_path) = match &flow {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading flow file {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("reading flow file {}", path.display()))?;
             (parse(&text, &path.display().to_string())?, path.clone())
         }
         None if saved.exists() => {
@@ -134,19 +200,29 @@ fn run(
         config.workers = w;
     }
     let controller = FlowController::new(config, sluice_processors::registry()).context("starting the engine")?;
-    controller.load(def).map_err(|e| anyhow::anyhow!("{e}")).with_context(|| format!("loading {}", flow_path.display()))?;
+    // Sensitive property values are kept encrypted in the flow file, under <data dir>/secrets.key.
+    controller.set_secret_store(Arc::new(sluice_web::secrets::KeyFileSecretStore::open(&data_dir)?));
+    controller
+        .load(def)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("loading {}", flow_path.display()))?;
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().thread_name("sluice-io").build()?;
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().thread_name("sluice-io").build()?;
     let result = rt.block_on(async {
+        if let Some(tls) = &web.tls {
+            sluice_web::tls::load(tls).await?;
+        }
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
         tracing::info!(
-            "Sluice ready on http://{} in {} ms (data dir {}, flow {}, durability {durability:?})",
+            "Sluice ready on {}://{} in {} ms (data dir {}, flow {}, durability {durability:?})",
+            if web.tls.is_some() { "https" } else { "http" },
             listener.local_addr()?,
             started.elapsed().as_millis(),
             data_dir.display(),
             flow_path.display()
         );
-        sluice_web::serve(listener, controller.clone(), sluice_web::WebConfig::default(), shutdown_signal()).await?;
+        sluice_web::serve(listener, controller.clone(), web, shutdown_signal()).await?;
         anyhow::Ok(())
     });
     tracing::info!("stopping");
@@ -204,7 +280,13 @@ fn el(expression: &str, attrs: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bench_cmd(which: &str, seconds: f64, workers: usize, durability: Option<Durability>, provenance: Option<bool>) -> anyhow::Result<()> {
+fn bench_cmd(
+    which: &str,
+    seconds: f64,
+    workers: usize,
+    durability: Option<Durability>,
+    provenance: Option<bool>,
+) -> anyhow::Result<()> {
     if which != "core" {
         bail!("unknown benchmark '{which}' (available: core)");
     }
@@ -221,10 +303,11 @@ fn bench_cmd(which: &str, seconds: f64, workers: usize, durability: Option<Durab
     for d in modes {
         for &p in &provs {
             let opts = bench::CoreOptions { seconds, durability: d, provenance: p, data_dir: None, workers };
-            let rate = bench::run_core(&opts)?;
+            let r = bench::run_core(&opts)?;
             let name = format!("core.{}.provenance_{}", format!("{d:?}").to_lowercase(), if p { "on" } else { "off" });
-            println!("{name}.flowfiles_per_s {rate:.0}");
-            println!("{name}.ratio_to_baseline {:.4}", rate / base);
+            println!("{name}.flowfiles_per_s {:.0}", r.flowfiles_per_s);
+            println!("{name}.cpu_us_per_flowfile {:.3}", r.cpu_us_per_flowfile);
+            println!("{name}.ratio_to_baseline {:.4}", r.flowfiles_per_s / base);
         }
     }
     Ok(())

@@ -28,7 +28,10 @@ fn serve(path: &str) -> Response {
     match Assets::get(path) {
         Some(f) => {
             let mime = mime_guess::from_path(path).first_or_octet_stream();
-            ([(header::CONTENT_TYPE, mime.as_ref().to_string()), (header::CACHE_CONTROL, "no-cache".to_string())], f.data.into_owned())
+            (
+                [(header::CONTENT_TYPE, mime.as_ref().to_string()), (header::CACHE_CONTROL, "no-cache".to_string())],
+                f.data.into_owned(),
+            )
                 .into_response()
         }
         None => (StatusCode::NOT_FOUND, format!("no such file: {path}")).into_response(),

@@ -1,5 +1,5 @@
 //! Connections: bounded queues of flowfiles between processors, with soft back pressure,
-//! prioritizers, penalties and expiry.
+//! prioritizers, penalties, expiry and swapping of large backlogs to disk ([`crate::swap`]).
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, VecDeque};
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::flowfile::FlowFile;
 use crate::scheduler::Waker;
+use crate::swap::{SwapFile, SwapSpace};
 
 /// Default back-pressure object threshold (NiFi's).
 pub const DEFAULT_OBJECT_THRESHOLD: u64 = 10_000;
@@ -109,6 +110,23 @@ enum Store {
 struct Queue {
     active: Store,
     penalized: BinaryHeap<Penalized>,
+    /// Swap files, oldest first: flowfiles that arrived after `active` filled up.
+    swapped: VecDeque<SwapFile>,
+    /// The newest arrivals beyond the swap threshold, not yet written to a swap file.
+    overflow: Vec<FlowFile>,
+    /// Swapping is paused until this time (ms) after a failed write, e.g. a full disk.
+    swap_retry_at: i64,
+}
+
+impl Queue {
+    fn new(active: Store) -> Self {
+        Queue { active, penalized: BinaryHeap::new(), swapped: VecDeque::new(), overflow: Vec::new(), swap_retry_at: 0 }
+    }
+
+    /// Whether flowfiles wait outside `active` (in swap files or the overflow).
+    fn has_swapped(&self) -> bool {
+        !self.swapped.is_empty() || !self.overflow.is_empty()
+    }
 }
 
 /// A connection between two processors.
@@ -127,6 +145,7 @@ pub struct Connection {
     in_flight: AtomicU64,
     pub(crate) destination: Waker,
     pub(crate) source: Waker,
+    swap: Option<Arc<SwapSpace>>,
 }
 
 impl Connection {
@@ -137,6 +156,7 @@ impl Connection {
         config: ConnectionConfig,
         source: Waker,
         destination: Waker,
+        swap: Option<Arc<SwapSpace>>,
     ) -> Self {
         let active = store_for(&config.prioritizers);
         Connection {
@@ -144,12 +164,13 @@ impl Connection {
             source_id,
             destination_id,
             config: parking_lot::RwLock::new(config),
-            queue: Mutex::new(Queue { active, penalized: BinaryHeap::new() }),
+            queue: Mutex::new(Queue::new(active)),
             count: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             destination,
             source,
+            swap,
         }
     }
 
@@ -219,6 +240,13 @@ impl Connection {
                 b += ff.size();
                 if ff.penalty_until_millis > now {
                     q.penalized.push(Penalized(ff));
+                } else if let Some(swap) = &self.swap
+                    && (q.has_swapped() || store_len(&q.active) >= swap.threshold())
+                {
+                    q.overflow.push(ff);
+                    if q.overflow.len() >= swap.batch() && now >= q.swap_retry_at {
+                        self.swap_out(&mut q, swap, now);
+                    }
                 } else {
                     push(&mut q.active, ff, &prioritizers, false);
                 }
@@ -258,6 +286,7 @@ impl Connection {
         {
             let mut q = self.queue.lock();
             release_penalized(&mut q, now, &self.config.read().prioritizers);
+            self.swap_in(&mut q, now);
             while taken < max {
                 let Some(ff) = pop(&mut q.active) else { break };
                 taken += 1;
@@ -292,7 +321,7 @@ impl Connection {
     /// becomes ready when all are penalized.
     pub fn has_ready(&self, now: i64) -> Readiness {
         let q = self.queue.lock();
-        if !is_empty(&q.active) {
+        if !is_empty(&q.active) || q.has_swapped() {
             return Readiness::Ready;
         }
         match q.penalized.peek() {
@@ -316,9 +345,38 @@ impl Connection {
         };
         let mut pen: Vec<&FlowFile> = q.penalized.iter().map(|p| &p.0).collect();
         pen.sort_by_key(|f| f.penalty_until_millis);
-        for ff in iter.chain(pen).skip(offset).take(limit) {
-            out.push(ff.clone());
+        // Hand-out order: active, then swap files (read only when the page reaches them),
+        // then the overflow, then penalized ones.
+        let mut skip = offset;
+        let take = |items: &mut dyn Iterator<Item = FlowFile>, out: &mut Vec<FlowFile>, skip: &mut usize| {
+            for ff in items {
+                if out.len() >= limit {
+                    return;
+                }
+                if *skip > 0 {
+                    *skip -= 1;
+                } else {
+                    out.push(ff);
+                }
+            }
+        };
+        take(&mut iter.cloned(), &mut out, &mut skip);
+        for f in &q.swapped {
+            if out.len() >= limit {
+                break;
+            }
+            if skip >= f.count {
+                skip -= f.count;
+                continue;
+            }
+            match self.swap.as_ref().map(|s| s.read(f)) {
+                Some(Ok(items)) => take(&mut items.into_iter(), &mut out, &mut skip),
+                Some(Err(e)) => tracing::warn!(connection = %self.id, "cannot read a swap file to list it: {e}"),
+                None => {}
+            }
         }
+        take(&mut q.overflow.iter().cloned(), &mut out, &mut skip);
+        take(&mut pen.into_iter().cloned(), &mut out, &mut skip);
         out
     }
 
@@ -330,6 +388,11 @@ impl Connection {
             Store::Ranked(h, _) => h.iter().find(|r| r.ff.id == id).map(|r| r.ff.clone()),
         };
         hit.or_else(|| q.penalized.iter().find(|p| p.0.id == id).map(|p| p.0.clone()))
+            .or_else(|| q.overflow.iter().find(|f| f.id == id).cloned())
+            .or_else(|| {
+                let swap = self.swap.as_ref()?;
+                q.swapped.iter().find_map(|f| swap.read(f).ok()?.into_iter().find(|ff| ff.id == id))
+            })
     }
 
     /// Removes everything not in a running session and returns it (the caller records
@@ -342,6 +405,26 @@ impl Connection {
             Store::Fifo(v) => v.into_iter().collect(),
             Store::Ranked(h, _) => h.into_vec().into_iter().map(|r| r.ff).collect(),
         };
+        if let Some(swap) = &self.swap {
+            while let Some(f) = q.swapped.pop_front() {
+                match swap.read(&f) {
+                    Ok(items) => {
+                        out.extend(items);
+                        swap.discard(f);
+                    }
+                    Err(e) => {
+                        // Left on disk and counted: the flowfile repository still has them,
+                        // so they come back at the next start.
+                        tracing::error!(connection = %self.id, "cannot read a swap file while emptying: {e}");
+                        q.swapped.push_front(f);
+                        break;
+                    }
+                }
+            }
+        }
+        if q.swapped.is_empty() {
+            out.append(&mut q.overflow);
+        }
         out.extend(std::mem::take(&mut q.penalized).into_iter().map(|p| p.0));
         drop(q);
         let bytes: u64 = out.iter().map(|f| f.size()).sum();
@@ -349,6 +432,53 @@ impl Connection {
         self.bytes.fetch_sub(bytes, Ordering::AcqRel);
         self.source.wake();
         out
+    }
+}
+
+impl Connection {
+    /// Writes the overflow to a swap file. A failed write (a full disk) keeps the flowfiles
+    /// in memory and pauses swapping for a second.
+    fn swap_out(&self, q: &mut Queue, swap: &SwapSpace, now: i64) {
+        match swap.write(&q.overflow) {
+            Ok(f) => {
+                q.overflow.clear();
+                q.swapped.push_back(f);
+            }
+            Err(e) => {
+                tracing::warn!(connection = %self.id, "cannot write a swap file, keeping flowfiles in memory: {e}");
+                q.swap_retry_at = now + 1000;
+            }
+        }
+    }
+
+    /// Brings swapped flowfiles back once the in-memory part runs low, oldest first.
+    fn swap_in(&self, q: &mut Queue, now: i64) {
+        let Some(swap) = &self.swap else { return };
+        let prioritizers = self.config.read().prioritizers.clone();
+        while store_len(&q.active) < swap.batch() && q.has_swapped() {
+            if let Some(f) = q.swapped.front() {
+                match swap.read(f) {
+                    Ok(items) => {
+                        for ff in items {
+                            push(&mut q.active, ff, &prioritizers, false);
+                        }
+                        let f = q.swapped.pop_front().expect("front exists");
+                        swap.discard(f);
+                    }
+                    Err(e) => {
+                        tracing::error!(connection = %self.id, "cannot read a swap file (its flowfiles return at the next start): {e}");
+                        if now >= q.swap_retry_at {
+                            q.swap_retry_at = now + 1000;
+                        }
+                        return;
+                    }
+                }
+            } else {
+                for ff in std::mem::take(&mut q.overflow) {
+                    push(&mut q.active, ff, &prioritizers, false);
+                }
+            }
+        }
     }
 }
 
@@ -406,6 +536,13 @@ fn pop(store: &mut Store) -> Option<FlowFile> {
     match store {
         Store::Fifo(v) => v.pop_front(),
         Store::Ranked(h, _) => h.pop().map(|r| r.ff),
+    }
+}
+
+fn store_len(store: &Store) -> usize {
+    match store {
+        Store::Fifo(v) => v.len(),
+        Store::Ranked(h, _) => h.len(),
     }
 }
 

@@ -23,6 +23,7 @@ pub mod scheduler;
 pub mod secrets;
 pub mod session;
 pub mod status;
+pub mod swap;
 pub mod testing;
 pub mod units;
 

@@ -35,6 +35,7 @@ use crate::runtime::Runtime;
 use crate::schedule::{Clock, CronSchedule, Strategy, SystemClock};
 use crate::scheduler::Scheduler;
 use crate::secrets::{SecretStore, reveal_sensitive, seal_sensitive};
+use crate::swap::SwapSpace;
 use crate::units::{format_data_size, parse_data_size, parse_duration};
 
 /// How the engine is set up.
@@ -56,6 +57,8 @@ pub struct EngineConfig {
     pub provenance_config: ProvenanceConfig,
     /// Content repository settings.
     pub content_config: ContentRepositoryConfig,
+    /// Flowfiles a connection keeps in memory before it swaps the rest to disk (needs a data dir).
+    pub swap_threshold: usize,
 }
 
 impl Default for EngineConfig {
@@ -69,6 +72,7 @@ impl Default for EngineConfig {
             clock: Arc::new(SystemClock),
             provenance_config: ProvenanceConfig::default(),
             content_config: ContentRepositoryConfig::default(),
+            swap_threshold: crate::swap::DEFAULT_SWAP_THRESHOLD,
         }
     }
 }
@@ -124,6 +128,8 @@ pub struct FlowController {
     wal: Option<Arc<WalRepository>>,
     /// Queued flowfiles recovered at start, restored into their connections by the first `load`.
     recovered: Mutex<Option<Vec<(String, Vec<FlowFile>)>>>,
+    /// Where connections swap large backlogs (None without a data dir).
+    swap: Option<Arc<SwapSpace>>,
 }
 
 impl FlowController {
@@ -182,6 +188,10 @@ impl FlowController {
                 (ContentRepository::in_memory(), ffr, prov, config.data_dir.as_ref().map(|d| d.join("state")))
             }
         };
+        let swap = match &config.data_dir {
+            Some(dir) => Some(SwapSpace::open(&dir.join("swap"), content.clone(), config.swap_threshold)?),
+            None => None,
+        };
         let runtime = Arc::new(Runtime {
             content,
             flowfiles,
@@ -215,6 +225,7 @@ impl FlowController {
             started_at: Instant::now(),
             wal,
             recovered: Mutex::new(Some(recovered.queues)),
+            swap,
             secrets: RwLock::new(None),
         });
         let weak = Arc::downgrade(&fc);
@@ -1091,6 +1102,7 @@ impl FlowController {
             cfg,
             self.scheduler.waker(&src),
             self.scheduler.waker(&dst),
+            self.swap.clone(),
         ));
         if let Some(old) = existing {
             let items = old.drain();
@@ -1164,7 +1176,9 @@ impl FlowController {
 
     fn make_context(&self, n: &ProcessorNode) -> Result<ProcessContext, String> {
         let cfg = n.config.read().clone();
-        let params = self.graph.read().parameters.clone();
+        // Recursive: validate_node runs under snapshot()'s read guard; a plain read would
+        // deadlock behind a queued writer.
+        let params = self.graph.read_recursive().parameters.clone();
         let mut props = BTreeMap::new();
         for (k, v) in &self.reveal(&n.descriptor, &cfg.properties)? {
             props.insert(k.clone(), substitute_parameters(v, &params)?);

@@ -62,11 +62,11 @@ fn flow(input: &Path, output: &Path) -> serde_json::Value {
             processor("get", "GetFile", serde_json::json!({
                 "Input Directory": input.to_str().unwrap(), "Batch Size": "7" }), &[]),
             processor("zip", "CompressContent", serde_json::json!({
-                "Mode": "compress", "Compression Format": "gzip" }), &["failure"]),
+                "Mode": "compress", "Compression Format": "gzip", "Update Filename": "false" }), &["failure"]),
             processor("tag", "UpdateAttribute", serde_json::json!({
                 "filename": "${filename}.${UUID()}", "stage": "tagged" }), &[]),
             processor("unzip", "CompressContent", serde_json::json!({
-                "Mode": "decompress", "Compression Format": "gzip" }), &["failure"]),
+                "Mode": "decompress", "Compression Format": "gzip", "Update Filename": "false" }), &["failure"]),
             processor("put", "PutFile", serde_json::json!({
                 "Directory": output.to_str().unwrap(), "Conflict Resolution Strategy": "replace" }),
                 &["success", "failure"]),
@@ -147,7 +147,7 @@ fn content(i: usize, rng: &mut Rng) -> Vec<u8> {
     // Half compressible text, half noise: gzip has real work and sizes change in between.
     while v.len() < size {
         let r = x.next();
-        if r % 2 == 0 {
+        if r.is_multiple_of(2) {
             v.extend_from_slice(b"the quick brown fox jumps over the lazy dog ");
         } else {
             v.extend_from_slice(&r.to_le_bytes());
@@ -258,11 +258,22 @@ fn nothing_is_lost_across_kill_9() {
         }
         rng.below(40);
     }
+    let mut stale_temp = 0usize;
     for e in fs::read_dir(&output).unwrap() {
         let e = e.unwrap();
         let name = e.file_name().into_string().unwrap();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            // PutFile's temp file of a write the kill cut short; its flowfile was still
+            // queued and was written again after the restart.
+            stale_temp += 1;
+            continue;
+        }
         let (orig, _uuid) = name.rsplit_once('.').unwrap_or_else(|| panic!("unexpected output file {name}"));
-        let idx: usize = orig.trim_start_matches("in-").trim_end_matches(".dat").parse().unwrap();
+        let idx: usize = orig
+            .strip_prefix("in-")
+            .and_then(|o| o.strip_suffix(".dat"))
+            .and_then(|o| o.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected output file {name}"));
         let got = fs::read(e.path()).unwrap();
         assert!(idx < total, "output {name} names a file never made");
         assert!(
@@ -279,7 +290,7 @@ fn nothing_is_lost_across_kill_9() {
     let slowest_ready = ready_times.iter().max().unwrap();
     println!(
         "files made {total}, delivered {}, duplicates (at-least-once replay) {duplicates}, most queued at a kill {max_q}, \
-         slowest restart to ready {slowest_ready:?}",
+         slowest restart to ready {slowest_ready:?}, PutFile temp files left by kills {stale_temp}",
         seen.len()
     );
     assert!(missing.is_empty(), "{} files lost: {:?}", missing.len(), &missing[..missing.len().min(20)]);

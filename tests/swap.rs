@@ -14,7 +14,9 @@ use sluice_engine::{
     EngineConfig, FlowController, ProcessContext, ProcessError, ProcessSession, Processor, ProcessorDescriptor,
 };
 
-static ORDER: LazyLock<Mutex<Vec<(u64, Vec<u8>)>>> = LazyLock::new(|| Mutex::new(Vec::new()));
+/// `(seq, content)` of each flowfile the recorder saw.
+type Seen = Mutex<Vec<(u64, Vec<u8>)>>;
+static ORDER: LazyLock<Seen> = LazyLock::new(|| Mutex::new(Vec::new()));
 
 /// Records each flowfile's `seq` attribute and content, in arrival order.
 struct Recorder;

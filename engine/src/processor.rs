@@ -51,6 +51,10 @@ pub struct DynamicProperties {
     pub creates_relationships: bool,
 }
 
+/// Computes a processor's relationships from its properties (for processors whose
+/// relationships are dynamic, such as RouteOnAttribute).
+pub type RelationshipsFor = fn(&std::collections::BTreeMap<String, String>) -> Vec<String>;
+
 /// Everything the editor and the engine need to know about a processor type.
 #[derive(Clone, Debug, Serialize)]
 pub struct ProcessorDescriptor {
@@ -74,7 +78,7 @@ pub struct ProcessorDescriptor {
     /// For types whose relationships depend on configuration (RouteOnAttribute): the
     /// relationship names for given properties. None = the declared ones.
     #[serde(skip)]
-    pub relationships_for: Option<fn(&std::collections::BTreeMap<String, String>) -> Vec<String>>,
+    pub relationships_for: Option<RelationshipsFor>,
 }
 
 impl ProcessorDescriptor {

@@ -563,7 +563,7 @@ impl<'a> ProcessSession<'a> {
                 }
                 continue;
             };
-            if self.run.auto_terminated.iter().any(|a| *a == rel) {
+            if self.run.auto_terminated.contains(&rel) {
                 if prov_on {
                     events.push(ev.event(
                         EventType::Drop,
@@ -671,10 +671,11 @@ impl<'a> ProcessSession<'a> {
         c.bytes_in.fetch_add(in_bytes, Ordering::Relaxed);
         c.flowfiles_out.fetch_add(out_count, Ordering::Relaxed);
         c.bytes_out.fetch_add(out_bytes, Ordering::Relaxed);
-        if let Some(prov) = &self.rt.provenance {
-            if !events.is_empty() && !self.rt.provenance_by_repository {
-                prov.submit(events, seq);
-            }
+        if let Some(prov) = &self.rt.provenance
+            && !events.is_empty()
+            && !self.rt.provenance_by_repository
+        {
+            prov.submit(events, seq);
         }
         Ok(())
     }

@@ -90,7 +90,7 @@ fn listen_tcp_batches_messages_per_sender() {
     r.run(1).unwrap();
     let mut s = connect(port);
     for i in 0..50 {
-        write!(s, "m{i}\n").unwrap();
+        writeln!(s, "m{i}").unwrap();
     }
     s.flush().unwrap();
     let total = |r: &mut TestRunner| contents(r, "success").iter().map(|c| c.split('|').count()).sum::<usize>();

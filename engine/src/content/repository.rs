@@ -312,10 +312,10 @@ impl ContentRepository {
     }
 
     fn put_back(&self, seg: ActiveSegment) {
-        if self.config.fsync {
-            if let Ok(f) = seg.file.try_clone() {
-                self.dirty.lock().push(Arc::new(f));
-            }
+        if self.config.fsync
+            && let Ok(f) = seg.file.try_clone()
+        {
+            self.dirty.lock().push(Arc::new(f));
         }
         if seg.size < self.config.max_appendable_size {
             self.appendable.lock().push(seg);
@@ -396,10 +396,10 @@ impl Write for ContentWriter {
 impl Drop for ContentWriter {
     fn drop(&mut self) {
         // Abandoned (rolled back): the bytes written are garbage that no claim refers to.
-        if let WriterTarget::Segment(seg) = &mut self.target {
-            if let (Some(seg), Some(repo)) = (seg.take(), self.repo.upgrade()) {
-                repo.retire(seg);
-            }
+        if let WriterTarget::Segment(seg) = &mut self.target
+            && let (Some(seg), Some(repo)) = (seg.take(), self.repo.upgrade())
+        {
+            repo.retire(seg);
         }
     }
 }

@@ -38,6 +38,9 @@ use crate::secrets::{SecretStore, reveal_sensitive, seal_sensitive};
 use crate::swap::SwapSpace;
 use crate::units::{format_data_size, parse_data_size, parse_duration};
 
+/// Flowfiles recovered from the repository, by connection id.
+type RecoveredQueues = Vec<(String, Vec<FlowFile>)>;
+
 /// How the engine is set up.
 #[derive(Clone)]
 pub struct EngineConfig {
@@ -127,7 +130,7 @@ pub struct FlowController {
     secrets: RwLock<Option<Arc<dyn SecretStore>>>,
     wal: Option<Arc<WalRepository>>,
     /// Queued flowfiles recovered at start, restored into their connections by the first `load`.
-    recovered: Mutex<Option<Vec<(String, Vec<FlowFile>)>>>,
+    recovered: Mutex<Option<RecoveredQueues>>,
     /// Where connections swap large backlogs (None without a data dir).
     swap: Option<Arc<SwapSpace>>,
 }
@@ -238,7 +241,7 @@ impl FlowController {
                     while !stop.load(Ordering::Acquire) {
                         std::thread::sleep(Duration::from_millis(250));
                         tick += 1;
-                        if tick % 4 != 0 {
+                        if !tick.is_multiple_of(4) {
                             continue;
                         }
                         let Some(fc) = weak.upgrade() else { return };
@@ -488,10 +491,10 @@ impl FlowController {
         if let Some(h) = self.housekeeper.lock().take() {
             let _ = h.join();
         }
-        if let Some(p) = &self.runtime.provenance {
-            if let Err(e) = p.flush() {
-                tracing::warn!("provenance flush at shutdown failed: {e}");
-            }
+        if let Some(p) = &self.runtime.provenance
+            && let Err(e) = p.flush()
+        {
+            tracing::warn!("provenance flush at shutdown failed: {e}");
         }
         if let Some(w) = &self.wal {
             if let Some(p) = &self.runtime.provenance {
@@ -743,7 +746,7 @@ impl FlowController {
         ));
         self.rewire_ids(&[&def.source, &def.destination]);
         self.after_change("connection", &id, "added");
-        Ok(self.connection(&id)?)
+        self.connection(&id)
     }
 
     /// One connection with status.
@@ -923,10 +926,11 @@ impl FlowController {
         }
         let seq =
             self.runtime.flowfiles.commit(&changes, &events).map_err(|e| EngineError::Repository(e.to_string()))?;
-        if let Some(prov) = &self.runtime.provenance {
-            if !events.is_empty() && !self.runtime.provenance_by_repository {
-                prov.submit(events, seq);
-            }
+        if let Some(prov) = &self.runtime.provenance
+            && !events.is_empty()
+            && !self.runtime.provenance_by_repository
+        {
+            prov.submit(events, seq);
         }
         Ok(dropped.len())
     }
@@ -984,10 +988,11 @@ impl FlowController {
             self.runtime.flowfiles.commit(&change, &events).map_err(|e| EngineError::Repository(e.to_string()))?;
         let id = ff.id;
         c.enqueue([ff], now);
-        if let Some(prov) = &self.runtime.provenance {
-            if !events.is_empty() && !self.runtime.provenance_by_repository {
-                prov.submit(events, seq);
-            }
+        if let Some(prov) = &self.runtime.provenance
+            && !events.is_empty()
+            && !self.runtime.provenance_by_repository
+        {
+            prov.submit(events, seq);
         }
         Ok(id)
     }
@@ -1296,10 +1301,10 @@ impl FlowController {
     /// configuration (used by the test harness after a property change).
     pub fn unprepare(&self, id: &str) -> Result<(), EngineError> {
         let n = self.node(id)?;
-        if !n.is_running() {
-            if let Some(ctx) = n.context.write().take() {
-                n.instance.write().on_stopped(&ctx);
-            }
+        if !n.is_running()
+            && let Some(ctx) = n.context.write().take()
+        {
+            n.instance.write().on_stopped(&ctx);
         }
         Ok(())
     }
@@ -1377,15 +1382,15 @@ impl FlowController {
         let revision = self.revision.fetch_add(1, Ordering::AcqRel) + 1;
         let def = self.export();
         *self.runtime.flow_revision.write() = Arc::from(def.revision_hash());
-        if let Some(path) = &self.flow_path {
-            if let Err(e) = save_atomically(path, &def.to_pretty_json()) {
-                self.runtime.bulletins.post(
-                    Level::Error,
-                    "",
-                    "Flow",
-                    format!("could not save the flow to {}: {e}", path.display()),
-                );
-            }
+        if let Some(path) = &self.flow_path
+            && let Err(e) = save_atomically(path, &def.to_pretty_json())
+        {
+            self.runtime.bulletins.post(
+                Level::Error,
+                "",
+                "Flow",
+                format!("could not save the flow to {}: {e}", path.display()),
+            );
         }
         let change = FlowChange { revision, kind, id: id.to_string(), action };
         for l in self.listeners.read().iter() {
@@ -1413,7 +1418,7 @@ impl FlowController {
         if let (Some(w), Some(p)) = (&self.wal, &self.runtime.provenance) {
             w.provenance_persisted(p.durable_wal_seq());
         }
-        if tick % 60 == 0 {
+        if tick.is_multiple_of(60) {
             let removed = self.runtime.content.cleanup();
             if removed > 0 {
                 tracing::debug!(removed, "content segments removed from the archive");

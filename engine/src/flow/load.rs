@@ -129,21 +129,21 @@ pub fn check_structure(def: &FlowDefinition, registry: &Registry) -> Result<(), 
                 message: "must name at least one relationship".into(),
             });
         }
-        if let Some(src) = src {
-            if let Some(t) = registry.get(&src.type_name) {
-                let rels = relationship_names(&t.descriptor, &src.properties);
-                for (j, r) in c.relationships.iter().enumerate() {
-                    if !rels.contains(r) {
-                        issues.push(FlowIssue {
-                            path: format!("connections[{i}].relationships[{j}]"),
-                            message: format!(
-                                "'{}' ({}) has no relationship '{r}' (it has: {})",
-                                src.name,
-                                src.type_name,
-                                rels.join(", ")
-                            ),
-                        });
-                    }
+        if let Some(src) = src
+            && let Some(t) = registry.get(&src.type_name)
+        {
+            let rels = relationship_names(&t.descriptor, &src.properties);
+            for (j, r) in c.relationships.iter().enumerate() {
+                if !rels.contains(r) {
+                    issues.push(FlowIssue {
+                        path: format!("connections[{i}].relationships[{j}]"),
+                        message: format!(
+                            "'{}' ({}) has no relationship '{r}' (it has: {})",
+                            src.name,
+                            src.type_name,
+                            rels.join(", ")
+                        ),
+                    });
                 }
             }
         }

@@ -222,14 +222,14 @@ pub(crate) async fn collect_body(
         let frame = frame.map_err(|e| BodyError::Client(e.to_string()))?;
         let Ok(data) = frame.into_data() else { continue };
         total += data.len() as u64;
-        if let Some(max) = max {
-            if total > max {
-                too_large = true;
-                if total > max.saturating_add(DRAIN_AFTER_LIMIT) {
-                    break;
-                }
-                continue;
+        if let Some(max) = max
+            && total > max
+        {
+            too_large = true;
+            if total > max.saturating_add(DRAIN_AFTER_LIMIT) {
+                break;
             }
+            continue;
         }
         if let Some(l) = limiter {
             l.acquire(data.len()).await;
@@ -364,10 +364,10 @@ impl<T> Inbox<T> {
     }
 
     fn notify(&self) {
-        if !self.pending_wake.swap(true, Ordering::SeqCst) {
-            if let Some(w) = self.waker.lock().as_ref() {
-                w.wake_with_data();
-            }
+        if !self.pending_wake.swap(true, Ordering::SeqCst)
+            && let Some(w) = self.waker.lock().as_ref()
+        {
+            w.wake_with_data();
         }
     }
 }

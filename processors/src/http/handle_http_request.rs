@@ -366,17 +366,17 @@ fn request_attributes(
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>, conn: ConnInfo) -> Response<RespBody> {
     let method = req.method().as_str().to_ascii_uppercase();
-    if !shared.methods.iter().any(|m| *m == method) {
+    if !shared.methods.contains(&method) {
         let mut r = text_response(StatusCode::METHOD_NOT_ALLOWED, &format!("{method} is not allowed"));
         if let Ok(v) = hyper::header::HeaderValue::from_str(&shared.methods.join(", ")) {
             r.headers_mut().insert(hyper::header::ALLOW, v);
         }
         return r;
     }
-    if let Some(re) = &shared.paths {
-        if !re.is_match(req.uri().path()) {
-            return text_response(StatusCode::NOT_FOUND, &format!("no handler for {}", req.uri().path()));
-        }
+    if let Some(re) = &shared.paths
+        && !re.is_match(req.uri().path())
+    {
+        return text_response(StatusCode::NOT_FOUND, &format!("no handler for {}", req.uri().path()));
     }
     if context_map::outstanding() >= shared.max_outstanding {
         return unavailable("too many requests are waiting for a response; retry later");

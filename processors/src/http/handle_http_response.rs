@@ -24,6 +24,9 @@ use super::common::{RespBody, full_body};
 use super::context_map;
 use super::handle_http_request::CONTEXT_ID;
 
+/// Feeds a streamed response body, frame by frame.
+type FrameSender = tokio::sync::mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>;
+
 const STATUS: &str = "HTTP Status Code";
 const ATTRS_REGEX: &str = "Attributes to add to the HTTP Response (Regex)";
 /// The attribute that says why a response could not be sent.
@@ -127,10 +130,10 @@ impl Processor for HandleHttpResponse {
         let mut headers = hyper::HeaderMap::new();
         if let Some(re) = &self.attrs {
             for (k, v) in ff.attributes.iter() {
-                if re.is_match(k) {
-                    if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
-                        headers.insert(n, v);
-                    }
+                if re.is_match(k)
+                    && let (Ok(n), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v))
+                {
+                    headers.insert(n, v);
                 }
             }
         }
@@ -156,10 +159,10 @@ impl Processor for HandleHttpResponse {
                 }
             }
         }
-        if !headers.contains_key(hyper::header::CONTENT_TYPE) {
-            if let Some(v) = ff.attr("mime.type").and_then(|m| HeaderValue::from_str(m).ok()) {
-                headers.insert(hyper::header::CONTENT_TYPE, v);
-            }
+        if !headers.contains_key(hyper::header::CONTENT_TYPE)
+            && let Some(v) = ff.attr("mime.type").and_then(|m| HeaderValue::from_str(m).ok())
+        {
+            headers.insert(hyper::header::CONTENT_TYPE, v);
         }
         let Some(responder) = context_map::take(&id) else {
             fail(
@@ -177,15 +180,14 @@ impl Processor for HandleHttpResponse {
             .map(str::to_string)
             .unwrap_or_else(|| format!("http://{}", ff.attr("http.remote.host").unwrap_or("client")));
         let streamed = size > IN_MEMORY;
-        let (body, feed): (RespBody, Option<tokio::sync::mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>>) =
-            if streamed {
-                let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
-                let stream =
-                    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-                (StreamBody::new(stream).boxed(), Some(tx))
-            } else {
-                (full_body(session.read_bytes(&ff)?), None)
-            };
+        let (body, feed): (RespBody, Option<FrameSender>) = if streamed {
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
+            let stream =
+                futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+            (StreamBody::new(stream).boxed(), Some(tx))
+        } else {
+            (full_body(session.read_bytes(&ff)?), None)
+        };
         let mut resp = Response::new(body);
         *resp.status_mut() = status;
         *resp.headers_mut() = headers;

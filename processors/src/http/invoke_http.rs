@@ -293,10 +293,10 @@ impl Processor for InvokeHttp {
         let mut headers = HeaderMap::new();
         if let Some(re) = &self.attrs_to_send {
             for (k, v) in attrs.iter() {
-                if re.is_match(k) {
-                    if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
-                        headers.insert(n, v);
-                    }
+                if re.is_match(k)
+                    && let (Ok(n), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v))
+                {
+                    headers.insert(n, v);
                 }
             }
         }

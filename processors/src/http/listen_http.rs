@@ -285,10 +285,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, conn: ConnInfo) -> 
     let mut attrs: Vec<(String, String)> = Vec::new();
     if let Some(re) = &shared.headers {
         for (name, value) in req.headers() {
-            if re.is_match(name.as_str()) {
-                if let Ok(v) = value.to_str() {
-                    attrs.push((name.as_str().to_string(), v.to_string()));
-                }
+            if re.is_match(name.as_str())
+                && let Ok(v) = value.to_str()
+            {
+                attrs.push((name.as_str().to_string(), v.to_string()));
             }
         }
     }

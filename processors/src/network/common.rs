@@ -106,10 +106,10 @@ impl MessageQueue {
     }
 
     fn notify(&self) {
-        if !self.pending_wake.swap(true, Ordering::SeqCst) {
-            if let Some(w) = self.waker.lock().as_ref() {
-                w.wake_with_data();
-            }
+        if !self.pending_wake.swap(true, Ordering::SeqCst)
+            && let Some(w) = self.waker.lock().as_ref()
+        {
+            w.wake_with_data();
         }
     }
 }

@@ -69,7 +69,7 @@ pub struct PutUdp {
 impl PutUdp {
     fn send(&self, to: SocketAddr, data: &[u8]) -> io::Result<()> {
         let mut sockets = self.sockets.lock();
-        if !sockets.contains_key(&to) {
+        if let std::collections::hash_map::Entry::Vacant(e) = sockets.entry(to) {
             let local: SocketAddr =
                 if to.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
             let s = UdpSocket::bind(local)?;
@@ -77,7 +77,7 @@ impl PutUdp {
                 socket2::SockRef::from(&s).set_send_buffer_size(b)?;
             }
             s.connect(to)?;
-            sockets.insert(to, s);
+            e.insert(s);
         }
         let s = sockets.get(&to).ok_or_else(|| io::Error::other("socket vanished"))?;
         let result = s.send(data).and_then(|n| {

@@ -33,12 +33,19 @@ describe('flow editor', () => {
 
   it('starts on an empty canvas with the palette of every processor type', async () => {
     await page.waitForSelector(tid('empty-hint'), { state: 'visible' });
-    const types = (await api(server.url, 'GET', '/api/processor-types')).processor_types.map((t) => t.type);
+    const descriptors = (await api(server.url, 'GET', '/api/processor-types')).processor_types;
+    const types = descriptors.map((t) => t.type);
     for (const t of ['GenerateFlowFile', 'UpdateAttribute', 'LogAttribute']) assert.ok(types.includes(t), `${t} is a type`);
     for (const t of types) await page.waitForSelector(tid(`palette-item-${t}`));
     // Search by tag narrows the palette.
+    // The types the server tags "logging" (or names or describes so), and no others.
+    const logging = descriptors.filter((t) => t.type.toLowerCase().includes('logging')
+      || (t.tags || []).some((x) => x.toLowerCase().startsWith('logging'))
+      || (t.description || '').toLowerCase().includes('logging')).map((t) => t.type);
+    assert.ok(logging.includes('LogAttribute') && logging.length < types.length, `logging matches ${logging}`);
     await page.fill(tid('palette-search'), 'logging');
-    await until(async () => (await page.locator('.palette-item').count()) === 1, { what: 'palette filtered by tag' });
+    await until(async () => (await page.locator('.palette-item').count()) === logging.length, { what: 'palette filtered by tag' });
+    for (const t of logging) assert.ok(await page.locator(tid(`palette-item-${t}`)).isVisible(), `${t} shown`);
     await page.fill(tid('palette-search'), '');
   });
 

@@ -168,6 +168,8 @@ export async function drag(page, from, to, steps = 12) {
 }
 
 export async function center(locator) {
+  // The palette lists every type and scrolls: bring the item into view first.
+  await locator.scrollIntoViewIfNeeded();
   const b = await locator.boundingBox();
   if (!b) throw new Error('element has no box (not visible)');
   return { x: b.x + b.width / 2, y: b.y + b.height / 2 };

@@ -196,6 +196,10 @@ impl PropertyDescriptor {
         if value.is_empty() {
             return Ok(());
         }
+        // A parameter reference is checked once substituted (when the processor is scheduled).
+        if value.contains("#{") {
+            return Ok(());
+        }
         if !self.allowable_values.is_empty() && !self.allowable_values.iter().any(|a| a.value == value) {
             let allowed: Vec<&str> = self.allowable_values.iter().map(|a| a.value.as_str()).collect();
             return Err(format!("'{}' must be one of {}, not '{value}'", self.name, allowed.join(", ")));
@@ -203,9 +207,20 @@ impl PropertyDescriptor {
         if self.expression_language && value.contains("${") {
             return sluice_expression::validate(value).map_err(|e| format!("'{}': {e}", self.name));
         }
-        if value.contains("#{") {
-            return Ok(());
-        }
         self.validator.validate(value).map_err(|e| format!("'{}': {e}", self.name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parameter_reference_passes_until_it_is_substituted() {
+        let p = PropertyDescriptor::new("Protocol").required().allowable(&[("UDP", ""), ("TCP", "")]);
+        assert!(p.validate(Some("#{proto}")).is_ok());
+        assert!(p.validate(Some("TCP")).is_ok());
+        let e = p.validate(Some("SCTP")).unwrap_err();
+        assert!(e.contains("'Protocol' must be one of UDP, TCP, not 'SCTP'"), "{e}");
     }
 }

@@ -27,14 +27,20 @@ pub trait SecretStore: Send + Sync {
     fn is_sealed(&self, value: &str) -> bool;
 }
 
-/// Seals, in place, every non-empty sensitive value that is not yet a reference.
+/// Seals, in place, every non-empty sensitive value that is not yet a reference. A value that
+/// refers to a parameter (`#{name}`) is left as written: the secret lives in the parameter
+/// (or the environment that overrides it), and the flow file stays portable between data dirs.
 pub fn seal_sensitive(
     store: &dyn SecretStore,
     descriptor: &ProcessorDescriptor,
     properties: &mut BTreeMap<String, String>,
 ) -> Result<(), SecretError> {
     for (name, value) in properties.iter_mut() {
-        if descriptor.find_property(name).is_some_and(|p| p.sensitive) && !value.is_empty() && !store.is_sealed(value) {
+        if descriptor.find_property(name).is_some_and(|p| p.sensitive)
+            && !value.is_empty()
+            && !value.contains("#{")
+            && !store.is_sealed(value)
+        {
             *value = store.seal(value)?;
         }
     }
@@ -54,4 +60,42 @@ pub fn reveal_sensitive(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::property::PropertyDescriptor;
+
+    /// Seals by prefixing; enough to see what is sealed and what is not.
+    struct Prefix;
+    impl SecretStore for Prefix {
+        fn seal(&self, plain: &str) -> Result<String, SecretError> {
+            Ok(format!("sealed:{plain}"))
+        }
+        fn reveal(&self, reference: &str) -> Result<String, SecretError> {
+            Ok(reference.trim_start_matches("sealed:").to_string())
+        }
+        fn is_sealed(&self, value: &str) -> bool {
+            value.starts_with("sealed:")
+        }
+    }
+
+    #[test]
+    fn plain_secrets_are_sealed_parameter_references_are_not() {
+        let d = ProcessorDescriptor::new("T", "test")
+            .property(PropertyDescriptor::new("Password").sensitive())
+            .property(PropertyDescriptor::new("Key").sensitive())
+            .property(PropertyDescriptor::new("User"));
+        let mut props: BTreeMap<String, String> = [("Password", "hunter2"), ("Key", "#{aws_key}"), ("User", "bob")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        seal_sensitive(&Prefix, &d, &mut props).unwrap();
+        assert_eq!(props["Password"], "sealed:hunter2");
+        assert_eq!(props["Key"], "#{aws_key}");
+        assert_eq!(props["User"], "bob");
+        seal_sensitive(&Prefix, &d, &mut props).unwrap();
+        assert_eq!(props["Password"], "sealed:hunter2", "sealed twice");
+    }
 }

@@ -90,9 +90,12 @@ impl StatusHistory {
 
     /// Totals over the last five minutes, given the current cumulative figures.
     pub fn window_totals(&self, current: &ProcessorStatus) -> ProcessorStatus {
-        match self.samples.lock().front() {
-            Some((_, oldest)) => current.since(oldest),
-            None => *current,
+        let s = self.samples.lock();
+        // Until five minutes of samples exist, the window starts at creation (zero), so work
+        // done before the first sample counts.
+        match s.front() {
+            Some((_, oldest)) if s.len() > HISTORY_SECONDS => current.since(oldest),
+            _ => *current,
         }
     }
 
@@ -100,5 +103,26 @@ impl StatusHistory {
     pub fn out_rate(&self) -> Vec<u64> {
         let s = self.samples.lock();
         s.iter().zip(s.iter().skip(1)).map(|((_, a), (_, b))| b.flowfiles_out.saturating_sub(a.flowfiles_out)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_young_history_counts_from_creation() {
+        let h = StatusHistory::default();
+        let at = |n: u64| ProcessorStatus { flowfiles_out: n, ..Default::default() };
+        // Work done before the first sample still shows.
+        h.record(1_000, at(5));
+        h.record(2_000, at(8));
+        assert_eq!(h.window_totals(&at(10)).flowfiles_out, 10);
+        // Once five minutes of samples exist, the window slides.
+        for i in 0..=HISTORY_SECONDS as u64 {
+            h.record(3_000 + i as i64 * 1000, at(100 + i));
+        }
+        let oldest = h.samples.lock().front().unwrap().1.flowfiles_out;
+        assert_eq!(h.window_totals(&at(1_000)).flowfiles_out, 1_000 - oldest);
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 mod bench;
+mod docs;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -87,6 +88,11 @@ enum Command {
         #[arg(long)]
         provenance: Option<bool>,
     },
+    /// Show the processor reference: every type, or one in full.
+    Docs {
+        /// A processor type, e.g. RouteOnAttribute (case does not matter).
+        processor_type: Option<String>,
+    },
     /// Evaluate an expression-language expression.
     El {
         /// The expression, e.g. '${filename:toUpper()}'.
@@ -121,6 +127,10 @@ fn main() -> anyhow::Result<()> {
             bench_cmd(&which, seconds, workers, durability, provenance)
         }
         Command::El { expression, attrs } => el(&expression, &attrs),
+        Command::Docs { processor_type } => {
+            print!("{}", docs::docs(&sluice_processors::registry(), processor_type.as_deref())?);
+            Ok(())
+        }
     }
 }
 

@@ -116,6 +116,43 @@ impl Backoff {
     }
 }
 
+/// Opens a processor's database when it is scheduled (closing one left open) and forgets past
+/// failures: the shared `on_scheduled` of the SQL processors.
+pub(crate) fn reopen_database(
+    slot: &mut Option<Database>,
+    backoff: &Backoff,
+    ctx: &ProcessContext,
+) -> Result<(), ProcessError> {
+    close_database(slot);
+    *slot = Some(open_database(ctx)?);
+    backoff.reset();
+    Ok(())
+}
+
+/// Closes a processor's database when it stops.
+pub(crate) fn close_database(slot: &mut Option<Database>) {
+    if let Some(db) = slot.take() {
+        db.close();
+    }
+}
+
+/// The database a trigger may use now: an error when the processor was not started, `None`
+/// (after yielding) while backing off from an unreachable server.
+pub(crate) fn database_for_trigger<'a>(
+    slot: &'a Option<Database>,
+    backoff: &Backoff,
+    ctx: &ProcessContext,
+) -> Result<Option<&'a Database>, ProcessError> {
+    let Some(db) = slot else {
+        return Err(ProcessError::other("not started"));
+    };
+    if !backoff.ready() {
+        ctx.yield_now();
+        return Ok(None);
+    }
+    Ok(Some(db))
+}
+
 /// Reports an unreachable remote system: back-off, bulletin, yield.
 pub(crate) fn unavailable(ctx: &ProcessContext, backoff: &Backoff, what: &str) {
     let d = backoff.failed();

@@ -15,7 +15,10 @@ use sluice_engine::{
 };
 
 use super::args::{question_marks_to_dollars, sql_args};
-use super::common::{Backoff, connection_properties, db_unavailable, open_database, recovered, validate_url};
+use super::common::{
+    Backoff, close_database, connection_properties, database_for_trigger, db_unavailable, recovered, reopen_database,
+    validate_url,
+};
 use super::db::{Database, Failure};
 use super::output::{FORMATS, OutputFormat, ResultSpec, set_fragments, write_results};
 
@@ -100,18 +103,12 @@ impl ExecuteSql {
 
 impl Processor for ExecuteSql {
     fn on_scheduled(&mut self, ctx: &ProcessContext) -> Result<(), ProcessError> {
-        if let Some(old) = self.db.take() {
-            old.close();
-        }
-        self.db = Some(open_database(ctx)?);
-        self.backoff.reset();
+        reopen_database(&mut self.db, &self.backoff, ctx)?;
         Ok(())
     }
 
     fn on_stopped(&mut self, _ctx: &ProcessContext) {
-        if let Some(db) = self.db.take() {
-            db.close();
-        }
+        close_database(&mut self.db);
     }
 
     fn validate(&self, ctx: &ProcessContext) -> Vec<String> {
@@ -119,13 +116,9 @@ impl Processor for ExecuteSql {
     }
 
     fn on_trigger(&self, ctx: &ProcessContext, session: &mut ProcessSession) -> Result<(), ProcessError> {
-        let Some(db) = &self.db else {
-            return Err(ProcessError::other("not started"));
-        };
-        if !self.backoff.ready() {
-            ctx.yield_now();
+        let Some(db) = database_for_trigger(&self.db, &self.backoff, ctx)? else {
             return Ok(());
-        }
+        };
         let input = if ctx.has_incoming {
             match session.get() {
                 Some(ff) => Some(ff),

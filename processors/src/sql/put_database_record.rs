@@ -15,7 +15,10 @@ use sluice_engine::{
     PropertyDescriptor, Registry, Relationship, Validator,
 };
 
-use super::common::{Backoff, connection_properties, db_unavailable, open_database, recovered, validate_url};
+use super::common::{
+    Backoff, close_database, connection_properties, database_for_trigger, db_unavailable, recovered, reopen_database,
+    validate_url,
+};
 use super::db::{Conn, Database, DbError, ErrorKind, Failure, SqlValue, TableInfo};
 use super::records::{READERS, ReadFailure, RecordFormat, read_records};
 
@@ -375,18 +378,12 @@ impl PutDatabaseRecord {
 
 impl Processor for PutDatabaseRecord {
     fn on_scheduled(&mut self, ctx: &ProcessContext) -> Result<(), ProcessError> {
-        if let Some(old) = self.db.take() {
-            old.close();
-        }
-        self.db = Some(open_database(ctx)?);
-        self.backoff.reset();
+        reopen_database(&mut self.db, &self.backoff, ctx)?;
         Ok(())
     }
 
     fn on_stopped(&mut self, _ctx: &ProcessContext) {
-        if let Some(db) = self.db.take() {
-            db.close();
-        }
+        close_database(&mut self.db);
     }
 
     fn validate(&self, ctx: &ProcessContext) -> Vec<String> {
@@ -394,13 +391,9 @@ impl Processor for PutDatabaseRecord {
     }
 
     fn on_trigger(&self, ctx: &ProcessContext, session: &mut ProcessSession) -> Result<(), ProcessError> {
-        let Some(db) = &self.db else {
-            return Err(ProcessError::other("not started"));
-        };
-        if !self.backoff.ready() {
-            ctx.yield_now();
+        let Some(db) = database_for_trigger(&self.db, &self.backoff, ctx)? else {
             return Ok(());
-        }
+        };
         let Some(mut ff) = session.get() else {
             return Ok(());
         };

@@ -15,7 +15,10 @@ use sluice_engine::{
 };
 
 use super::args::{question_marks_to_dollars, sql_args};
-use super::common::{Backoff, connection_properties, db_unavailable, open_database, recovered, validate_url};
+use super::common::{
+    Backoff, close_database, connection_properties, database_for_trigger, db_unavailable, recovered, reopen_database,
+    validate_url,
+};
 use super::db::{Conn, Database, DbError, ErrorKind, SqlValue};
 
 const STATEMENT: &str = "SQL Statement";
@@ -122,18 +125,12 @@ impl PutSql {
 
 impl Processor for PutSql {
     fn on_scheduled(&mut self, ctx: &ProcessContext) -> Result<(), ProcessError> {
-        if let Some(old) = self.db.take() {
-            old.close();
-        }
-        self.db = Some(open_database(ctx)?);
-        self.backoff.reset();
+        reopen_database(&mut self.db, &self.backoff, ctx)?;
         Ok(())
     }
 
     fn on_stopped(&mut self, _ctx: &ProcessContext) {
-        if let Some(db) = self.db.take() {
-            db.close();
-        }
+        close_database(&mut self.db);
     }
 
     fn validate(&self, ctx: &ProcessContext) -> Vec<String> {
@@ -141,13 +138,9 @@ impl Processor for PutSql {
     }
 
     fn on_trigger(&self, ctx: &ProcessContext, session: &mut ProcessSession) -> Result<(), ProcessError> {
-        let Some(db) = &self.db else {
-            return Err(ProcessError::other("not started"));
-        };
-        if !self.backoff.ready() {
-            ctx.yield_now();
+        let Some(db) = database_for_trigger(&self.db, &self.backoff, ctx)? else {
             return Ok(());
-        }
+        };
         let batch = ctx.int(BATCH)?.unwrap_or(100).max(1) as usize;
         let rollback_on_failure = ctx.bool(ROLLBACK_ON_FAILURE)?.unwrap_or(false);
         let flowfiles = session.get_batch(batch);

@@ -21,7 +21,9 @@ use sluice_engine::{
     ProcessorDescriptor, PropertyDescriptor, Registry, Relationship, Validator,
 };
 
-use super::common::{Backoff, connection_properties, db_unavailable, open_database, recovered, validate_url};
+use super::common::{
+    Backoff, close_database, connection_properties, db_unavailable, recovered, reopen_database, validate_url,
+};
 use super::db::{Cell, Database, Failure, SqlValue};
 use super::output::{FORMATS, OutputFormat, ResultSpec, set_fragments, write_results};
 
@@ -181,11 +183,7 @@ fn guess_kind(v: &str) -> &'static str {
 
 impl Processor for QueryDatabaseTable {
     fn on_scheduled(&mut self, ctx: &ProcessContext) -> Result<(), ProcessError> {
-        if let Some(old) = self.db.take() {
-            old.close();
-        }
-        self.db = Some(open_database(ctx)?);
-        self.backoff.reset();
+        reopen_database(&mut self.db, &self.backoff, ctx)?;
         self.in_flight = Arc::new(AtomicBool::new(false));
         self.state_file = ctx.state_dir().map(|d| d.join(STATE_FILE));
         let state = match &self.state_file {
@@ -198,9 +196,7 @@ impl Processor for QueryDatabaseTable {
     }
 
     fn on_stopped(&mut self, _ctx: &ProcessContext) {
-        if let Some(db) = self.db.take() {
-            db.close();
-        }
+        close_database(&mut self.db);
     }
 
     fn validate(&self, ctx: &ProcessContext) -> Vec<String> {

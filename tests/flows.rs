@@ -413,11 +413,12 @@ impl Drop for Subscriber {
     }
 }
 
-/// The files in a directory, by name (empty when it does not exist).
+/// The files in a directory, by name (empty when it does not exist). Hidden files are left
+/// out: PutFile writes `.NAME.RANDOM.tmp` and renames it when complete.
 fn files_in(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let Ok(rd) = fs::read_dir(dir) else { return BTreeMap::new() };
     rd.filter_map(|e| e.ok())
-        .filter(|e| e.path().is_file())
+        .filter(|e| e.path().is_file() && !e.file_name().to_string_lossy().starts_with('.'))
         .map(|e| (e.file_name().to_string_lossy().into_owned(), fs::read(e.path()).unwrap_or_default()))
         .collect()
 }

@@ -454,6 +454,10 @@ impl Connection {
     /// Brings swapped flowfiles back once the in-memory part runs low, oldest first.
     fn swap_in(&self, q: &mut Queue, now: i64) {
         let Some(swap) = &self.swap else { return };
+        // Called on every poll: return before touching the config unless there is work.
+        if !q.has_swapped() || store_len(&q.active) >= swap.batch() {
+            return;
+        }
         let prioritizers = self.config.read().prioritizers.clone();
         while store_len(&q.active) < swap.batch() && q.has_swapped() {
             if let Some(f) = q.swapped.front() {

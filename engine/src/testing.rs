@@ -247,3 +247,51 @@ fn connection(id: &str, source: &str, rel: &str, dest: &str) -> ConnectionDef {
         bends: Vec::new(),
     }
 }
+
+/// One tracing event seen by [`capture_logs`]: level (`WARN`), target (`sluice::LogAttribute`)
+/// and message.
+pub type LogLine = (String, String, String);
+
+/// Runs `f` with a tracing subscriber that records every event on this thread, so processor
+/// tests can assert what a processor logged (LogAttribute, LogMessage).
+pub fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, Vec<LogLine>) {
+    use std::sync::Mutex;
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes as SpanAttributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    struct Capture(Arc<Mutex<Vec<LogLine>>>);
+    struct Message(String);
+    impl Visit for Message {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" {
+                self.0 = format!("{value:?}");
+            }
+        }
+    }
+    impl Subscriber for Capture {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &SpanAttributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut m = Message(String::new());
+            event.record(&mut m);
+            let meta = event.metadata();
+            if let Ok(mut v) = self.0.lock() {
+                v.push((meta.level().to_string(), meta.target().to_string(), m.0));
+            }
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let out = tracing::subscriber::with_default(Capture(lines.clone()), f);
+    let lines = std::mem::take(&mut *lines.lock().unwrap_or_else(|e| e.into_inner()));
+    (out, lines)
+}

@@ -1,12 +1,7 @@
 //! Harness tests of the core processors: GenerateFlowFile, UpdateAttribute,
 //! RouteOnAttribute and LogAttribute, on the real engine (TestRunner).
 
-use std::sync::{Arc, Mutex};
-
-use sluice_engine::testing::TestRunner;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
+use sluice_engine::testing::{TestRunner, capture_logs};
 
 fn runner(type_name: &str, props: &[(&str, &str)]) -> TestRunner {
     let mut r = TestRunner::new(sluice_processors::registry(), type_name);
@@ -190,44 +185,9 @@ fn route_on_attribute_failures() {
 
 // ---------------------------------------------------------------- LogAttribute
 
-/// Collects (level, target, message) of every tracing event.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<(String, String, String)>>>);
-
-struct Msg(String);
-impl Visit for Msg {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.0 = format!("{value:?}");
-        }
-    }
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut m = Msg(String::new());
-        event.record(&mut m);
-        let meta = event.metadata();
-        if let Ok(mut v) = self.0.lock() {
-            v.push((meta.level().to_string(), meta.target().to_string(), m.0));
-        }
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
-
 fn log_lines(r: &mut TestRunner) -> Vec<(String, String)> {
-    let cap = Capture::default();
-    tracing::subscriber::with_default(cap.clone(), || r.run(1)).unwrap();
-    let lines = cap.0.lock().unwrap().clone();
+    let (run, lines) = capture_logs(|| r.run(1));
+    run.unwrap();
     lines.into_iter().filter(|(_, t, _)| t == "sluice::LogAttribute").map(|(l, _, m)| (l, m)).collect()
 }
 

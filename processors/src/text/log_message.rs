@@ -99,56 +99,17 @@ impl Processor for LogMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
 
-    use sluice_engine::testing::TestRunner;
-    use tracing::field::{Field, Visit};
-    use tracing::span::{Attributes, Id, Record};
-    use tracing::{Event, Metadata, Subscriber};
-
-    /// Collects (level, target, message) of every event.
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<(String, String, String)>>>);
-
-    struct Msg(String);
-    impl Visit for Msg {
-        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-            if field.name() == "message" {
-                self.0 = format!("{value:?}");
-            }
-        }
-    }
-
-    impl Subscriber for Capture {
-        fn enabled(&self, _: &Metadata<'_>) -> bool {
-            true
-        }
-        fn new_span(&self, _: &Attributes<'_>) -> Id {
-            Id::from_u64(1)
-        }
-        fn record(&self, _: &Id, _: &Record<'_>) {}
-        fn record_follows_from(&self, _: &Id, _: &Id) {}
-        fn event(&self, event: &Event<'_>) {
-            let mut m = Msg(String::new());
-            event.record(&mut m);
-            let meta = event.metadata();
-            if let Ok(mut v) = self.0.lock() {
-                v.push((meta.level().to_string(), meta.target().to_string(), m.0));
-            }
-        }
-        fn enter(&self, _: &Id) {}
-        fn exit(&self, _: &Id) {}
-    }
-
+    use sluice_engine::testing::{TestRunner, capture_logs};
     fn logged(props: &[(&str, &str)], attrs: &[(&str, &str)]) -> (TestRunner, Vec<(String, String, String)>) {
         let mut r = TestRunner::new(crate::registry(), "LogMessage");
         for (k, v) in props {
             r.set_property(k, v);
         }
         r.enqueue("x", attrs);
-        let cap = Capture::default();
-        tracing::subscriber::with_default(cap.clone(), || r.run(1)).unwrap();
-        let lines = cap.0.lock().unwrap().iter().filter(|(_, t, _)| t == "sluice::LogMessage").cloned().collect();
+        let (run, lines) = capture_logs(|| r.run(1));
+        run.unwrap();
+        let lines = lines.into_iter().filter(|(_, t, _)| t == "sluice::LogMessage").collect();
         (r, lines)
     }
 

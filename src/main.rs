@@ -8,8 +8,9 @@ use std::time::Instant;
 
 mod bench;
 mod docs;
+mod peer_bench;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sluice_engine::repository::Durability;
 use sluice_engine::{EngineConfig, FlowController, FlowDefinition};
@@ -21,6 +22,53 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The demo flow a new data dir starts with.
 const DEMO_FLOW: &str = include_str!("../flows/demo.json");
+
+/// The benchmarks of `sluice bench`.
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// The engine-core pipeline (GenerateFlowFile → UpdateAttribute → RouteOnAttribute →
+    /// auto-terminated, 1 KiB) in this process, at every durability, with and without provenance.
+    Core {
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Worker threads.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Only this durability (memory, os, fsync); default all.
+        #[arg(long)]
+        durability: Option<Durability>,
+        /// Only with provenance on (true) or off (false); default both.
+        #[arg(long)]
+        provenance: Option<bool>,
+    },
+    /// The Node-RED peer benchmark's workloads (a: HTTP ingest, b: internal throughput, c: file
+    /// to file) with the same load and checks, each in a fresh `sluice run` of the shipped flow.
+    /// Exits 3 when a correctness check failed.
+    Peer {
+        /// Workloads: a, b, c or all.
+        #[arg(default_values_t = vec!["all".to_string()])]
+        workloads: Vec<String>,
+        /// Scratch dir for data dirs, outputs and the c input (default: a new temp dir).
+        #[arg(long)]
+        work: Option<PathBuf>,
+        /// The oha 1.16.0 binary for workload a (default: $OHA, else `oha` on PATH).
+        #[arg(long, env = "OHA", default_value = "oha")]
+        oha: PathBuf,
+        /// The peer's results/latest.json: print the side-by-side table with ratios.
+        #[arg(long)]
+        node_red: Option<PathBuf>,
+        /// Write the results as JSON here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Durability of the engine under test.
+        #[arg(long, default_value = "os")]
+        durability: Durability,
+        /// Measure with provenance off (the default configuration has it on).
+        #[arg(long)]
+        no_provenance: bool,
+    },
+}
 
 #[derive(Parser)]
 #[command(name = "sluice", version, about = "A NiFi-style dataflow engine with a visual flow editor")]
@@ -70,23 +118,10 @@ enum Command {
         /// The flow file.
         file: PathBuf,
     },
-    /// Measure the engine: prints `name value` lines.
+    /// Measure the engine: prints `name value unit` lines (see docs/performance.md).
     Bench {
-        /// Which benchmark: core (the engine-core pipeline at every durability, with and without provenance).
-        #[arg(default_value = "core")]
-        which: String,
-        /// Seconds per measurement.
-        #[arg(long, default_value_t = 5.0)]
-        seconds: f64,
-        /// Worker threads.
-        #[arg(long, default_value_t = 2)]
-        workers: usize,
-        /// Only this durability (memory, os, fsync); default all.
-        #[arg(long)]
-        durability: Option<Durability>,
-        /// Only with provenance on (true) or off (false); default both.
-        #[arg(long)]
-        provenance: Option<bool>,
+        #[command(subcommand)]
+        which: BenchCommand,
     },
     /// Show the processor reference: every type, or one in full.
     Docs {
@@ -123,9 +158,12 @@ fn main() -> anyhow::Result<()> {
             run(flow, data_dir, listen, durability, workers, !no_provenance, security)
         }
         Command::Validate { file } => validate(&file),
-        Command::Bench { which, seconds, workers, durability, provenance } => {
-            bench_cmd(&which, seconds, workers, durability, provenance)
+        Command::Bench { which: BenchCommand::Core { seconds, workers, durability, provenance } } => {
+            bench_cmd(seconds, workers, durability, provenance)
         }
+        Command::Bench {
+            which: BenchCommand::Peer { workloads, work, oha, node_red, out, durability, no_provenance },
+        } => peer_bench_cmd(workloads, work, oha, node_red, out, durability, !no_provenance),
         Command::El { expression, attrs } => el(&expression, &attrs),
         Command::Docs { processor_type } => {
             print!("{}", docs::docs(&sluice_processors::registry(), processor_type.as_deref())?);
@@ -291,15 +329,11 @@ fn el(expression: &str, attrs: &[String]) -> anyhow::Result<()> {
 }
 
 fn bench_cmd(
-    which: &str,
     seconds: f64,
     workers: usize,
     durability: Option<Durability>,
     provenance: Option<bool>,
 ) -> anyhow::Result<()> {
-    if which != "core" {
-        bail!("unknown benchmark '{which}' (available: core)");
-    }
     let base = bench::baseline(seconds.min(3.0));
     println!("baseline.crossbeam_items_per_s {base:.0}");
     let modes = match durability {
@@ -319,6 +353,42 @@ fn bench_cmd(
             println!("{name}.cpu_us_per_flowfile {:.3}", r.cpu_us_per_flowfile);
             println!("{name}.ratio_to_baseline {:.4}", r.flowfiles_per_s / base);
         }
+    }
+    Ok(())
+}
+
+fn peer_bench_cmd(
+    workloads: Vec<String>,
+    work: Option<PathBuf>,
+    oha: PathBuf,
+    node_red: Option<PathBuf>,
+    out: Option<PathBuf>,
+    durability: Durability,
+    provenance: bool,
+) -> anyhow::Result<()> {
+    let workloads: Vec<String> =
+        if workloads.iter().any(|w| w == "all") { vec!["a".into(), "b".into(), "c".into()] } else { workloads };
+    let temp;
+    let work = match work {
+        Some(w) => w,
+        None => {
+            temp = tempfile::Builder::new().prefix("sluice-peer-bench").tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let opts = peer_bench::PeerOptions {
+        engine: peer_bench::EngineArgs {
+            binary: std::env::current_exe().context("locating the sluice binary")?,
+            durability: format!("{durability:?}").to_lowercase(),
+            provenance,
+        },
+        work,
+        oha,
+        node_red,
+        out,
+    };
+    if !peer_bench::run(&opts, &workloads)? {
+        std::process::exit(3);
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use sluice_expression::{AttributeSource, Expression};
 use crate::bulletin::{BulletinBoard, Level};
 use crate::flowfile::FlowFile;
 use crate::processor::{ProcessError, ProcessorDescriptor};
+use crate::repository::Durability;
 use crate::scheduler::Waker;
 
 /// Configuration and controls of a running processor, shared by its tasks.
@@ -31,6 +32,7 @@ pub struct ProcessContext {
     bulletins: Option<Arc<BulletinBoard>>,
     /// Whether the processor has incoming connections.
     pub has_incoming: bool,
+    durability: Durability,
 }
 
 impl ProcessContext {
@@ -74,6 +76,7 @@ impl ProcessContext {
             state_dir: None,
             bulletins: None,
             has_incoming: false,
+            durability: Durability::Os,
         })
     }
 
@@ -88,6 +91,17 @@ impl ProcessContext {
         self.state_dir = state_dir;
         self.bulletins = Some(bulletins);
         self.has_incoming = has_incoming;
+    }
+
+    /// Sets the engine's durability (the default, for contexts outside an engine, is `os`).
+    pub fn set_durability(&mut self, durability: Durability) {
+        self.durability = durability;
+    }
+
+    /// The engine's durability: what a committed session survives. A processor that writes
+    /// outside the repositories syncs its writes when this is `fsync`, and need not otherwise.
+    pub fn durability(&self) -> Durability {
+        self.durability
     }
 
     /// The raw value of a property (with its default), without evaluating expressions.

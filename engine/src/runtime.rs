@@ -30,6 +30,10 @@ pub struct Runtime {
     pub flow_revision: RwLock<Arc<str>>,
     /// Where processors keep state (None in memory mode).
     pub state_dir: Option<PathBuf>,
+    /// The durability in effect (memory without a data dir): processors that write outside
+    /// the repositories (PutFile) sync their output only in `fsync` mode, to match what a
+    /// commit survives.
+    pub durability: crate::repository::Durability,
 }
 
 impl Runtime {

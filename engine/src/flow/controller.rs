@@ -204,6 +204,7 @@ impl FlowController {
             clock: config.clock.clone(),
             flow_revision: RwLock::new(Arc::from("")),
             state_dir,
+            durability: if wal.is_some() { config.durability } else { Durability::Memory },
         });
         let scheduler = Scheduler::start(runtime.clone(), config.workers);
         let flow_path = config.flow_path.clone().or_else(|| config.data_dir.as_ref().map(|d| d.join("flow.json")));
@@ -1231,6 +1232,7 @@ impl FlowController {
             self.runtime.bulletins.clone(),
             has_incoming,
         );
+        ctx.set_durability(self.runtime.durability);
         let ctx = Arc::new(ctx);
         if let Err(e) = n.instance.write().on_scheduled(&ctx) {
             let msg = format!("'{}' failed to start: {e}", n.name());

@@ -1,7 +1,10 @@
 //! PutFile: writes each flowfile's content to a file in a local directory, named by its
 //! `filename` attribute. The content is streamed to a hidden temporary file in the target
-//! directory, synced, then renamed into place atomically, so readers never see a partial
-//! file and a crash leaves no half-written one under the final name.
+//! directory, then renamed into place atomically, so readers never see a partial file and a
+//! crash leaves no half-written one under the final name. The file and its directory are
+//! synced when the engine runs in `fsync` durability (surviving power loss, like a commit);
+//! in `os` the written file is in the OS when the flowfile is released (surviving a crash of
+//! Sluice, like a commit), as NiFi's PutFile does.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter};
@@ -38,8 +41,9 @@ fn descriptor() -> ProcessorDescriptor {
     ProcessorDescriptor::new(
         "PutFile",
         "Writes the content of each flowfile to a local file named by its filename attribute, atomically: the \
-         content is streamed to a hidden temporary file in the target directory, synced, and renamed into place. \
-         Flowfiles that cannot be written go to failure with putfile.error.",
+         content is streamed to a hidden temporary file in the target directory and renamed into place (with the \
+         file and directory synced first when the engine's durability is fsync). Flowfiles that cannot be written \
+         go to failure with putfile.error.",
     )
     .tags(&["file", "put", "write", "filesystem", "local", "archive"])
     .property(
@@ -99,14 +103,16 @@ enum Outcome {
     Failed(String),
 }
 
-/// Streams `content` to a temporary file beside `target`, syncs it, and renames (or, when
-/// replacing is not allowed, hard-links) it into place; no temporary file is left behind.
+/// Streams `content` to a temporary file beside `target`, syncs it when `sync`, and renames
+/// (or, when replacing is not allowed, hard-links) it into place; no temporary file is left
+/// behind.
 fn write_atomically(
     dir: &Path,
     target: &Path,
     content: &mut dyn io::Read,
     mode: Option<u32>,
     replace: bool,
+    sync: bool,
 ) -> io::Result<bool> {
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
@@ -118,7 +124,9 @@ fn write_atomically(
         if let Some(m) = mode {
             file.set_permissions(fs::Permissions::from_mode(m))?;
         }
-        file.sync_all()?;
+        if sync {
+            file.sync_all()?;
+        }
         drop(file);
         if replace {
             fs::rename(&tmp, target)?;
@@ -131,7 +139,9 @@ fn write_atomically(
             }
             fs::remove_file(&tmp)?;
         }
-        File::open(dir)?.sync_all()?;
+        if sync {
+            File::open(dir)?.sync_all()?;
+        }
         Ok(true)
     })();
     let _ = fs::remove_file(&tmp);
@@ -207,7 +217,8 @@ impl PutFile {
             Ok(r) => r,
             Err(e) => return Outcome::Failed(format!("cannot read the content: {e}")),
         };
-        match write_atomically(&dir, &target, &mut content, mode, strategy == REPLACE) {
+        let sync = ctx.durability() == sluice_engine::repository::Durability::Fsync;
+        match write_atomically(&dir, &target, &mut content, mode, strategy == REPLACE, sync) {
             Ok(true) => Outcome::Written(target),
             Ok(false) if strategy == IGNORE => Outcome::Ignored,
             Ok(false) => Outcome::Failed(format!("{} already exists", target.display())),

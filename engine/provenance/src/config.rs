@@ -20,6 +20,11 @@ pub struct ProvenanceConfig {
     /// Capacity of the channel to the writer, in submitted *batches* (one `submit` call each).
     /// When it is full, `submit` blocks. Default 256.
     pub channel_capacity: usize,
+    /// Most events submitted but not yet written (in the channel or the writer's pending
+    /// block) before `submit` blocks: what bounds provenance's memory when the flow outruns the
+    /// writer, since a batch may hold thousands of events. A batch larger than this is still
+    /// taken when nothing else is in flight. Default 32,768 (some tens of MiB).
+    pub max_in_flight_events: usize,
 }
 
 impl Default for ProvenanceConfig {
@@ -30,6 +35,7 @@ impl Default for ProvenanceConfig {
             block_events: 1024,
             flush_interval: Duration::from_millis(100),
             channel_capacity: 256,
+            max_in_flight_events: 32_768,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError, bounded};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 use serde::Serialize;
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -81,9 +81,37 @@ pub(crate) struct Shared {
     pub stop_requested: AtomicBool,
     /// Serialises retention runs (background and on demand).
     pub retention_lock: Mutex<()>,
+    /// Events submitted and not yet written; `submit` waits on `written` while it is over
+    /// `config.max_in_flight_events`.
+    in_flight: Mutex<usize>,
+    written: Condvar,
 }
 
 impl Shared {
+    /// Counts `n` submitted events in, waiting while too many are in flight (unless none are).
+    /// Returns whether it had to wait.
+    fn admit(&self, n: usize) -> bool {
+        let max = self.config.max_in_flight_events.max(1);
+        let mut in_flight = self.in_flight.lock();
+        let mut waited = false;
+        while *in_flight > 0 && *in_flight + n > max {
+            waited = true;
+            self.written.wait(&mut in_flight);
+        }
+        *in_flight += n;
+        waited
+    }
+
+    /// Counts `n` events out (written, or given up on).
+    pub fn release(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let mut in_flight = self.in_flight.lock();
+        *in_flight = in_flight.saturating_sub(n);
+        self.written.notify_all();
+    }
+
     /// Publishes a written block; returns whether the repository is now over its size limit.
     pub fn add_block(&self, s: BlockSummary) -> bool {
         let mut idx = self.index.write();
@@ -295,6 +323,8 @@ impl ProvenanceRepository {
             retention_stop: AtomicBool::new(false),
             stop_requested: AtomicBool::new(false),
             retention_lock: Mutex::new(()),
+            in_flight: Mutex::new(0),
+            written: Condvar::new(),
         });
         let writer = Writer::new(shared.clone(), rx);
         let writer = std::thread::Builder::new().name("sluice-prov-writer".into()).spawn(move || writer.run())?;
@@ -335,26 +365,30 @@ impl ProvenanceRepository {
         if let Some(max) = events.iter().map(|e| e.id).max() {
             self.shared.next_id.fetch_max(max.saturating_add(1), Ordering::AcqRel);
         }
+        let n = events.len();
+        let t = Instant::now();
+        let mut waited = self.shared.admit(n);
         let msg = WriterMsg::Events { events, wal_seq };
-        match self.tx.try_send(msg) {
-            Ok(()) => {}
+        let sent = match self.tx.try_send(msg) {
+            Ok(()) => Ok(()),
             Err(TrySendError::Full(msg)) => {
-                let t = Instant::now();
-                let sent = self.tx.send(msg);
-                let waited = t.elapsed();
-                let c = &self.shared.counters;
-                c.writer_waits.fetch_add(1, Ordering::Relaxed);
-                c.writer_wait_nanos.fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
-                if let Some(hook) = self.hook.read().clone() {
-                    hook(waited);
-                }
-                if sent.is_err() {
-                    warn!("provenance submitted after close; events discarded");
-                }
+                waited = true;
+                self.tx.send(msg).map_err(|_| ())
             }
-            Err(TrySendError::Disconnected(_)) => {
-                warn!("provenance submitted after close; events discarded");
+            Err(TrySendError::Disconnected(_)) => Err(()),
+        };
+        if waited {
+            let waited = t.elapsed();
+            let c = &self.shared.counters;
+            c.writer_waits.fetch_add(1, Ordering::Relaxed);
+            c.writer_wait_nanos.fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
+            if let Some(hook) = self.hook.read().clone() {
+                hook(waited);
             }
+        }
+        if sent.is_err() {
+            self.shared.release(n);
+            warn!("provenance submitted after close; events discarded");
         }
     }
 

@@ -156,6 +156,8 @@ impl Writer {
                 Err(e) => Err(ProvenanceError::Storage(e.to_string())),
             });
         }
+        // Nothing will be written any more: never leave a submitter waiting for room.
+        self.shared.release(usize::MAX);
         debug!("provenance writer stopped");
     }
 
@@ -237,6 +239,7 @@ impl Writer {
             }
         }
         self.pending.drain(..n);
+        self.shared.release(n);
         self.seqs.advance(n);
         if self.pending.is_empty() {
             self.pending_since = None;

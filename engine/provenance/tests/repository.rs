@@ -451,6 +451,54 @@ fn submit_blocks_instead_of_dropping_when_the_writer_falls_behind() {
     assert_eq!(repo.durable_wal_seq(), 20);
 }
 
+/// Big batches (thousands of events per submit) are bounded by the event count, not by the
+/// channel's batch capacity: a generous channel still holds at most `max_in_flight_events`.
+#[test]
+fn events_in_flight_are_bounded_by_count_whatever_the_batch_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SlowStore { inner: SledStore::open(dir.path()).unwrap(), delay: Duration::from_millis(20) };
+    let repo = Arc::new(
+        ProvenanceRepository::open_with_store(
+            Arc::new(store),
+            ProvenanceConfig {
+                block_events: 100,
+                channel_capacity: 1000,
+                max_in_flight_events: 500,
+                flush_interval: Duration::from_millis(10),
+                ..ProvenanceConfig::default()
+            },
+        )
+        .unwrap(),
+    );
+    let waits = Arc::new(AtomicUsize::new(0));
+    {
+        let waits = waits.clone();
+        repo.set_backpressure_hook(Box::new(move |_| {
+            waits.fetch_add(1, Ordering::Relaxed);
+        }));
+    }
+    let t = std::time::Instant::now();
+    // 10 batches of 300 events: with 500 allowed in flight, at most one batch waits in the
+    // channel beside the one being written, so submitting cannot run ahead of ~3 blocks/60 ms.
+    for seq in 1..=10u64 {
+        let first = repo.allocate_ids(300);
+        let ev = (0..300).map(|i| common::event(first + i, EventType::Route, Uuid::new_v4(), "P", 1)).collect();
+        repo.submit(ev, seq);
+    }
+    // 30 blocks at 20 ms each; with a batch-count bound alone all ten would have been taken at
+    // once. At least (3000 - 2 * 300) / 100 = 24 blocks must be written before the last submit
+    // returns.
+    assert!(t.elapsed() >= Duration::from_millis(24 * 20), "submit ran ahead: {:?}", t.elapsed());
+    assert!(waits.load(Ordering::Relaxed) >= 5, "waits {}", waits.load(Ordering::Relaxed));
+    // One batch larger than the bound is still taken when nothing else is in flight.
+    repo.flush().unwrap();
+    let first = repo.allocate_ids(800);
+    repo.submit((0..800).map(|i| common::event(first + i, EventType::Route, Uuid::new_v4(), "P", 1)).collect(), 11);
+    repo.flush().unwrap();
+    assert_eq!(repo.stats().events, 3800, "nothing dropped");
+    assert_eq!(repo.durable_wal_seq(), 11);
+}
+
 /// Tiny helper: the maximum duration recorded, without extra dependencies.
 mod parking_lot_free {
     use std::sync::Mutex;

@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+mod blob;
 mod block;
 pub mod codec;
 mod config;

@@ -72,12 +72,16 @@ fn number(v: f64) -> Value {
     if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15 { json!(v as i64) } else { json!(v) }
 }
 
-/// Removes a workload's outputs once checked, as the peer's `run.sh` does (`KEEP_WORK=1` keeps
-/// them). Deleting them at the end rather than just before the next run matters on ext4
-/// without a journal, where creating files right after deleting thousands is much slower.
-fn tidy(dir: &std::path::Path) {
+/// Removes outputs once every workload has run, as the peer's `run.sh` tidies them
+/// (`KEEP_WORK=1` keeps them). Not between workloads: on ext4 without a journal (this
+/// machine's disk) creating files within 15-120 s of deleting many is several times slower,
+/// since the allocator skips recently deleted inodes, and workload a leaves one file per
+/// request (80,000 and more) where the peer appends lines to two files.
+fn tidy(dirs: &[PathBuf]) {
     if std::env::var("KEEP_WORK").as_deref() != Ok("1") {
-        let _ = std::fs::remove_dir_all(dir);
+        for dir in dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -153,5 +157,6 @@ pub fn run(opts: &PeerOptions, workloads: &[String]) -> Result<bool> {
         };
         results.insert(w.clone(), result);
     }
+    tidy(&[opts.work.join("a").join("out"), opts.work.join("c").join("out")]);
     report::finish(opts, results)
 }

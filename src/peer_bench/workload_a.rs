@@ -141,7 +141,6 @@ pub fn prepare(opts: &PeerOptions) -> Result<(Value, impl FnOnce(&mut Engine) ->
         let p = &res["latencyPercentiles"];
         let ms = |v: &Value| v.as_f64().map(|s| round(s * 1000.0, 2)).unwrap_or(f64::NAN);
         let corrupt = err_corrupt + other_corrupt + invalid;
-        super::tidy(&out);
         let misrouted = err_misrouted + other_misrouted;
         Ok(Outcome {
             metrics: vec![

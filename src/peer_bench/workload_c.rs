@@ -71,7 +71,6 @@ pub fn prepare(opts: &PeerOptions) -> Result<(Value, impl FnOnce(&mut Engine) ->
         }
         let present = std::fs::read_dir(&output)?.count() as u64;
         let extra = present.saturating_sub(names.len() as u64 - missing);
-        super::tidy(&output);
         Ok(Outcome {
             metrics: vec![
                 metric("files_per_s", round(written as f64 / elapsed, 1), "files/s"),

@@ -481,7 +481,7 @@ fn ingest_body(level: Option<&str>, id: usize, size: usize) -> String {
 }
 
 #[test]
-fn http_ingest_routes_posted_documents_to_files() {
+fn http_ingest_routes_posted_documents_to_two_line_files() {
     let _serial = serial();
     let mut flow = shipped("http-ingest");
     let out = tempfile::tempdir().unwrap();
@@ -518,24 +518,28 @@ fn http_ingest_routes_posted_documents_to_files() {
     let wrong_path = client.post(format!("http://127.0.0.1:{port}/elsewhere")).body("{}").send().unwrap();
     assert_eq!(wrong_path.status().as_u16(), 404, "other paths are not ingested");
 
+    let lines = |name: &str| -> Vec<String> {
+        std::fs::read_to_string(out.path().join(name))
+            .map(|t| t.lines().map(str::to_string).collect())
+            .unwrap_or_default()
+    };
     let (errors, other, invalid) = eventually(Duration::from_secs(15), "every document written", || {
-        let e = files_in(&out.path().join("errors"));
-        let o = files_in(&out.path().join("other"));
+        let (e, o) = (lines("errors.jsonl"), lines("other.jsonl"));
         let i = files_in(&out.path().join("invalid"));
         (e.len() == 10 && o.len() == 31 && i.len() == 1).then_some((e, o, i))
     });
     let mut seen = BTreeSet::new();
-    for (dir, files) in [("errors", &errors), ("other", &other)] {
-        for content in files.values() {
-            let text = String::from_utf8(content.clone()).expect("utf-8 document");
-            let doc: Value = serde_json::from_str(&text).expect("a written document is the JSON posted");
+    for (file, lines) in [("errors.jsonl", &errors), ("other.jsonl", &other)] {
+        for text in lines {
+            let doc: Value = serde_json::from_str(text).expect("a written line is the JSON posted");
             let id = doc["id"].as_u64().unwrap();
-            assert_eq!(sent.get(&id), Some(&text), "document {id} written byte for byte");
+            assert_eq!(sent.get(&id), Some(text), "document {id} written byte for byte");
             let is_error = doc["level"] == "error";
-            assert_eq!(is_error, dir == "errors", "document {id} (level {}) misrouted to {dir}", doc["level"]);
+            assert_eq!(is_error, file == "errors.jsonl", "document {id} (level {}) misrouted to {file}", doc["level"]);
             assert!(seen.insert(id), "document {id} written twice");
         }
     }
+    assert!(std::fs::read_to_string(out.path().join("other.jsonl")).unwrap().ends_with("}\n"), "one line per record");
     assert_eq!(seen.len(), 41, "every document written once");
     assert_eq!(invalid.values().next().unwrap(), b"this is not JSON");
     eventually(Duration::from_secs(5), "one RECEIVE event per accepted POST", || {

@@ -2,9 +2,9 @@
 //! oha POSTs the same 400 bodies of 1,024 bytes (level error, warn, info or debug) with the
 //! same arguments (`-z 20s -c 64 -m POST -T application/json -Z bodies.jsonl -w -t 30s`) after
 //! the same 3 s warm-up. Sluice answers 200 once the body is committed to the flow (durably,
-//! in `os` mode); PutFile then writes one file per body under `errors/` or `other/`. After
-//! the run the queues are drained and every acknowledged request must be exactly one intact
-//! file in the directory its level routes to.
+//! in `os` mode); PutFile then appends it as a line to `errors.jsonl` or `other.jsonl`, as
+//! the peer's file nodes do. After the run the queues are drained and every acknowledged
+//! request must be exactly one intact line in the file its level routes to.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,23 +45,24 @@ fn count_files(dir: &Path) -> usize {
     std::fs::read_dir(dir).map(|d| d.filter(|e| e.as_ref().is_ok_and(|e| e.path().is_file())).count()).unwrap_or(0)
 }
 
-/// Parses every file in `dir`: (files, not valid JSON, level in the wrong place).
-fn scan(dir: &Path, belongs: impl Fn(&str) -> bool) -> Result<(u64, u64, u64)> {
-    let (mut files, mut corrupt, mut misrouted) = (0, 0, 0);
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok((0, 0, 0)) };
-    for e in entries {
-        let path = e?.path();
-        if !path.is_file() {
-            continue;
-        }
-        files += 1;
-        match serde_json::from_slice::<Value>(&std::fs::read(&path)?) {
+/// Newline-terminated lines in `file` (0 when it does not exist yet).
+fn count_lines(file: &Path) -> usize {
+    std::fs::read(file).map(|b| b.iter().filter(|&&c| c == b'\n').count()).unwrap_or(0)
+}
+
+/// Parses every line of `file`: (lines, not valid JSON, level in the wrong file).
+fn scan(file: &Path, belongs: impl Fn(&str) -> bool) -> Result<(u64, u64, u64)> {
+    let (mut lines, mut corrupt, mut misrouted) = (0, 0, 0);
+    let Ok(bytes) = std::fs::read(file) else { return Ok((0, 0, 0)) };
+    for line in bytes.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
+        lines += 1;
+        match serde_json::from_slice::<Value>(line) {
             Ok(v) if belongs(v["level"].as_str().unwrap_or("")) => {}
             Ok(_) => misrouted += 1,
             Err(_) => corrupt += 1,
         }
     }
-    Ok((files, corrupt, misrouted))
+    Ok((lines, corrupt, misrouted))
 }
 
 fn run_oha(oha: &Path, url: &str, bodies: &Path, seconds: u64, concurrency: u64, out: &Path) -> Result<Value> {
@@ -113,8 +114,9 @@ pub fn prepare(opts: &PeerOptions) -> Result<(Value, impl FnOnce(&mut Engine) ->
         let bodies_path = dir.join("bodies.jsonl");
         std::fs::write(&bodies_path, bodies(body_bytes)?)?;
         let url = format!("http://127.0.0.1:{port}/ingest");
-        let (err_dir, other_dir, invalid_dir) = (out.join("errors"), out.join("other"), out.join("invalid"));
-        let written_now = || count_files(&err_dir) + count_files(&other_dir) + count_files(&invalid_dir);
+        let (err_file, other_file, invalid_dir) =
+            (out.join("errors.jsonl"), out.join("other.jsonl"), out.join("invalid"));
+        let written_now = || count_lines(&err_file) + count_lines(&other_file) + count_files(&invalid_dir);
         if warmup > 0 {
             run_oha(&oha, &url, &bodies_path, warmup, concurrency, &dir.join("oha-warmup.json"))?;
             engine.wait_drained(Duration::from_secs(120))?;
@@ -134,8 +136,8 @@ pub fn prepare(opts: &PeerOptions) -> Result<(Value, impl FnOnce(&mut Engine) ->
             .as_object()
             .map(|m| m.values().map(|n| n.as_u64().unwrap_or(0)).sum())
             .unwrap_or(0);
-        let (_, err_corrupt, err_misrouted) = scan(&err_dir, |l| l == "error")?;
-        let (_, other_corrupt, other_misrouted) = scan(&other_dir, |l| l != "error")?;
+        let (_, err_corrupt, err_misrouted) = scan(&err_file, |l| l == "error")?;
+        let (_, other_corrupt, other_misrouted) = scan(&other_file, |l| l != "error")?;
         let invalid = count_files(&invalid_dir) as u64;
         let secs = res["summary"]["total"].as_f64().context("oha JSON has no summary.total")?;
         let p = &res["latencyPercentiles"];
@@ -177,7 +179,6 @@ pub fn prepare(opts: &PeerOptions) -> Result<(Value, impl FnOnce(&mut Engine) ->
             details: json!({
                 "duration_s": duration, "concurrency": concurrency, "body_bytes": body_bytes, "warmup_s": warmup,
                 "oha_total_s": secs, "oha_success_rate": res["summary"]["successRate"],
-                "output": "one file per request (PutFile), not one line per request",
             }),
         })
     };

@@ -23,10 +23,12 @@ const CONFLICT: &str = "Conflict Resolution Strategy";
 const CREATE_DIRS: &str = "Create Missing Directories";
 const MAX_FILES: &str = "Maximum File Count";
 const PERMISSIONS: &str = "Permissions";
+const APPEND_DELIMITER: &str = "Append Delimiter";
 
 const REPLACE: &str = "replace";
 const IGNORE: &str = "ignore";
 const FAIL: &str = "fail";
+const APPEND: &str = "append";
 
 /// Attribute saying why a flowfile went to failure.
 const ERROR_ATTR: &str = "putfile.error";
@@ -61,8 +63,18 @@ fn descriptor() -> ProcessorDescriptor {
                 (REPLACE, "the existing file is replaced (atomically)"),
                 (IGNORE, "the flowfile goes to success without writing; the existing file is kept"),
                 (FAIL, "the flowfile goes to failure, penalized"),
+                (
+                    APPEND,
+                    "the content is added at the end of the file (created when missing), followed by the Append \
+                     Delimiter, like Node-RED's file node; not atomic: a crash during the write can leave a partial \
+                     record, and the flowfile, still queued, is appended again whole after restart",
+                ),
             ]),
     )
+    .property(PropertyDescriptor::new(APPEND_DELIMITER).description(
+        "With the append strategy, written after each flowfile's content, e.g. \\n for one record per line \
+                 (the escapes \\n, \\r and \\t are understood)",
+    ))
     .property(
         PropertyDescriptor::new(CREATE_DIRS)
             .description("Whether a missing target directory (and its parents) is created")
@@ -148,6 +160,55 @@ fn write_atomically(
     result
 }
 
+/// Appends `content` and `delimiter` to `target` (created when missing, with `mode`), in one
+/// write for small content, synced when `sync`.
+fn append(
+    target: &Path,
+    content: &mut dyn io::Read,
+    delimiter: &[u8],
+    mode: Option<u32>,
+    sync: bool,
+) -> io::Result<()> {
+    let mut options = File::options();
+    options.append(true).create(true);
+    if let Some(m) = mode {
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, m);
+    }
+    let file = options.open(target)?;
+    let mut w = BufWriter::with_capacity(64 * 1024, file);
+    io::copy(content, &mut w)?;
+    io::Write::write_all(&mut w, delimiter)?;
+    let file = w.into_inner().map_err(|e| e.into_error())?;
+    if sync {
+        file.sync_data()?;
+    }
+    Ok(())
+}
+
+/// `\n`, `\r`, `\t` and `\\` in a property value as the characters they name.
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some('\\') => out.push('\\'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
 fn count_files(dir: &Path) -> io::Result<usize> {
     Ok(fs::read_dir(dir)?.filter_map(Result::ok).filter(|e| e.file_type().is_ok_and(|t| t.is_file())).count())
 }
@@ -206,6 +267,18 @@ impl PutFile {
         }
         let target = dir.join(&name);
         let strategy = ctx.property(CONFLICT).unwrap_or(FAIL);
+        if strategy == APPEND {
+            let delimiter = unescape(ctx.property(APPEND_DELIMITER).unwrap_or(""));
+            let mut content = match session.read(ff) {
+                Ok(r) => r,
+                Err(e) => return Outcome::Failed(format!("cannot read the content: {e}")),
+            };
+            let sync = ctx.durability() == sluice_engine::repository::Durability::Fsync;
+            return match append(&target, &mut content, delimiter.as_bytes(), mode, sync) {
+                Ok(()) => Outcome::Written(target),
+                Err(e) => Outcome::Failed(format!("cannot append to {}: {e}", target.display())),
+            };
+        }
         if fs::symlink_metadata(&target).is_ok() {
             match strategy {
                 IGNORE => return Outcome::Ignored,
@@ -284,6 +357,33 @@ mod tests {
         assert_eq!(names(&dir.path().join("x/y")), ["a.txt"], "no temporary file left");
         let send = r.events().into_iter().find(|e| e.event_type == EventType::Send).expect("SEND");
         assert_eq!(send.transit_uri.unwrap(), format!("file://{}", target.display()));
+    }
+
+    #[test]
+    fn append_adds_records_to_one_file_with_the_delimiter() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = runner(dir.path());
+        r.set_property("Conflict Resolution Strategy", "append");
+        r.set_property("Append Delimiter", "\\n");
+        for body in ["{\"a\":1}", "{\"a\":2}", "{\"a\":3}"] {
+            r.enqueue(body, &[("filename", "log.jsonl"), ("sub", "")]);
+        }
+        r.run(1).unwrap();
+        assert_eq!(r.count("success"), 3);
+        assert_eq!(fs::read_to_string(dir.path().join("log.jsonl")).unwrap(), "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n");
+        assert_eq!(names(dir.path()), ["log.jsonl"], "no temporary files in append mode");
+        // An unwritable target fails the flowfile, naming the file.
+        fs::create_dir(dir.path().join("d.jsonl")).unwrap();
+        r.enqueue("x", &[("filename", "d.jsonl"), ("sub", "")]);
+        r.run(1).unwrap();
+        let failed = r.output("failure");
+        assert_eq!(failed.len(), 1);
+        assert!(
+            failed[0].attr("putfile.error").unwrap().contains("cannot append to"),
+            "{:?}",
+            failed[0].attr("putfile.error")
+        );
+        assert_eq!(super::unescape("a\\tb\\\\n\\q"), "a\tb\\n\\q");
     }
 
     #[test]

@@ -29,7 +29,7 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { events: 1_000_000, dir: None, batch: 100, block: 1024 };
+    let mut a = Args { events: 1_000_000, dir: None, batch: 100, block: ProvenanceConfig::default().block_events };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let mut v = || it.next().unwrap_or_else(|| panic!("{k} needs a value"));

@@ -12,7 +12,8 @@ pub struct ProvenanceConfig {
     /// run larger until sled's segment cleaner reclaims space.
     pub max_bytes: u64,
     /// Events per block. Larger blocks compress better and cost less per event to write; smaller
-    /// blocks make point lookups cheaper. Default 1024.
+    /// blocks make point lookups cheaper. Default 4096 (from 1024: +12% on the throughput
+    /// benchmark with provenance on; a point lookup decodes up to 4096 events, ~1 ms).
     pub block_events: usize,
     /// Longest time a partial block waits before it is written, and the interval at which the
     /// writer makes its writes durable (sled flush) while there is work. Default 100 ms.
@@ -32,7 +33,7 @@ impl Default for ProvenanceConfig {
         ProvenanceConfig {
             max_age: Duration::from_secs(30 * 24 * 3600),
             max_bytes: 10 << 30,
-            block_events: 1024,
+            block_events: 4096,
             flush_interval: Duration::from_millis(100),
             channel_capacity: 256,
             max_in_flight_events: 32_768,

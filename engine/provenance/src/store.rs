@@ -54,6 +54,11 @@ pub trait ProvenanceStore: Send + Sync + 'static {
     fn scan_prefix(&self, prefix: &[u8], visit: &mut ScanVisitor<'_>) -> Result<(), ProvenanceError>;
     /// Makes every applied batch durable (fsync).
     fn flush(&self) -> Result<(), ProvenanceError>;
+    /// The largest value the repository should write (it makes smaller blocks of large
+    /// events). 96 KiB unless the store says otherwise.
+    fn max_value_bytes(&self) -> usize {
+        crate::block::MAX_BLOCK_VALUE_BYTES
+    }
     /// Bytes the store occupies on disk (0 when unknown or in memory).
     fn size_on_disk(&self) -> u64;
 }
@@ -242,6 +247,12 @@ impl ProvenanceStore for SledStore {
 
     fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0) + self.blobs.as_ref().map_or(0, BlobFiles::size_on_disk)
+    }
+
+    /// 1 MiB with segment files (sled holds only pointers); 96 KiB for a store of the older
+    /// format, so sled keeps its values in its fsynced log.
+    fn max_value_bytes(&self) -> usize {
+        if self.blobs.is_some() { 1 << 20 } else { crate::block::MAX_BLOCK_VALUE_BYTES }
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use tracing::{debug, error, info, trace};
 
-use crate::block::{MAX_BLOCK_VALUE_BYTES, PREFIX_ATTR, PREFIX_BLOCK, PREFIX_INDEX, block_key, build_block};
+use crate::block::{PREFIX_ATTR, PREFIX_BLOCK, PREFIX_INDEX, block_key, build_block};
 use crate::error::ProvenanceError;
 use crate::event::ProvenanceEvent;
 use crate::repository::{META_DURABLE_SEQ, META_NEXT_BLOCK, META_NEXT_ID, Shared};
@@ -193,9 +193,10 @@ impl Writer {
             let started = Instant::now();
             let block_id = shared.next_block_id.load(Ordering::Acquire);
             let b = build_block(block_id, &mut self.pending[..n], &shared.pool, &mut self.scratch);
-            if b.block_value.len() > MAX_BLOCK_VALUE_BYTES && n > 1 {
-                // Large events: write fewer per block so sled keeps leaves in its log.
-                let fit = (n as u128 * MAX_BLOCK_VALUE_BYTES as u128 * 9 / 10 / b.block_value.len() as u128) as usize;
+            let max_bytes = shared.store.max_value_bytes();
+            if b.block_value.len() > max_bytes && n > 1 {
+                // Large events: write fewer per block (see ProvenanceStore::max_value_bytes).
+                let fit = (n as u128 * max_bytes as u128 * 9 / 10 / b.block_value.len() as u128) as usize;
                 return self.write_block(fit.clamp(1, n - 1));
             }
             let build = started.elapsed();

@@ -676,7 +676,8 @@ fn large_events_make_smaller_blocks_and_sled_writes_no_unsynced_blob_files() {
     repo.flush().unwrap();
     let s = repo.stats();
     assert_eq!(s.events, 2000);
-    assert!(s.blocks >= 20, "blocks were capped in size: {} blocks", s.blocks);
+    // ~6 MiB of events in blocks of at most 1 MiB (segment files) rather than one 6 MiB block.
+    assert!(s.blocks >= 6, "blocks were capped in size: {} blocks", s.blocks);
     for e in all.iter().step_by(97) {
         assert_eq!(repo.event(e.id).unwrap().as_ref(), Some(e));
     }

@@ -300,7 +300,40 @@ impl PutFile {
     }
 }
 
+/// Temporary files of ours (`.<name>.<32 hex>.tmp`) older than a minute in `dir`, left by a
+/// process killed mid-write, are removed; younger ones may belong to a write in progress.
+fn remove_stale_temporaries(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else { continue };
+        let Some((_, hex)) = stem.rsplit_once('.') else { continue };
+        if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        let old = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+        if old.is_some_and(|age| age > std::time::Duration::from_secs(60)) && fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 impl Processor for PutFile {
+    fn on_scheduled(&mut self, ctx: &ProcessContext) -> Result<(), ProcessError> {
+        // With a fixed directory, tidy what a killed predecessor left there.
+        if ctx.expression(DIRECTORY).is_none()
+            && let Some(dir) = ctx.property(DIRECTORY)
+        {
+            let n = remove_stale_temporaries(Path::new(dir));
+            if n > 0 {
+                tracing::info!(directory = dir, removed = n, "PutFile removed temporary files of interrupted writes");
+            }
+        }
+        Ok(())
+    }
+
     fn on_trigger(&self, ctx: &ProcessContext, session: &mut ProcessSession) -> Result<(), ProcessError> {
         for ff in session.get_batch(BATCH) {
             match self.put(ctx, session, &ff) {
@@ -384,6 +417,25 @@ mod tests {
             failed[0].attr("putfile.error")
         );
         assert_eq!(super::unescape("a\\tb\\\\n\\q"), "a\tb\\n\\q");
+    }
+
+    #[test]
+    fn stale_temporary_files_are_removed_when_scheduled() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(format!(".a.txt.{}.tmp", "0123456789abcdef0123456789abcdef"));
+        let fresh = dir.path().join(format!(".b.txt.{}.tmp", "fedcba9876543210fedcba9876543210"));
+        let other = dir.path().join(".hidden.tmp");
+        for p in [&stale, &fresh, &other] {
+            fs::write(p, b"partial").unwrap();
+        }
+        let two_minutes_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+        for p in [&stale, &other] {
+            fs::File::options().write(true).open(p).unwrap().set_modified(two_minutes_ago).unwrap();
+        }
+        assert_eq!(super::remove_stale_temporaries(dir.path()), 1);
+        assert!(!stale.exists(), "an old temporary file of ours goes");
+        assert!(fresh.exists(), "a young one may be a write in progress");
+        assert!(other.exists(), "files not named like ours stay");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::Instant;
 mod bench;
 mod docs;
 mod peer_bench;
+mod provenance_cmd;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -123,6 +124,30 @@ enum Command {
         #[command(subcommand)]
         which: BenchCommand,
     },
+    /// Search the provenance of a data dir (Sluice stopped): newest first, as a table or JSON.
+    Provenance {
+        /// The data dir.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Events involving this flowfile UUID.
+        #[arg(long)]
+        flowfile: Option<String>,
+        /// Events of this component (id or name).
+        #[arg(long)]
+        component: Option<String>,
+        /// Events of this type, e.g. ROUTE.
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        /// Events with this attribute value, NAME=VALUE (any attribute, no indexing set up).
+        #[arg(long)]
+        attribute: Option<String>,
+        /// At most this many events.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print JSON (the shape of GET /api/provenance) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the processor reference: every type, or one in full.
     Docs {
         /// A processor type, e.g. RouteOnAttribute (case does not matter).
@@ -157,9 +182,20 @@ fn tune_allocator() {
     eprintln!("note: could not re-execute with {VAR}=0 ({err}); continuing");
 }
 
-fn main() -> anyhow::Result<()> {
+/// Errors print as one line with their causes (`outer: inner`), never with a backtrace, whatever
+/// `RUST_BACKTRACE` says: they are messages for users, not crashes.
+fn main() -> std::process::ExitCode {
     tune_allocator();
-    let cli = Cli::parse();
+    match run_command(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_command(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run {
             flow,
@@ -185,6 +221,11 @@ fn main() -> anyhow::Result<()> {
             which: BenchCommand::Peer { workloads, work, oha, node_red, out, durability, no_provenance },
         } => peer_bench_cmd(workloads, work, oha, node_red, out, durability, !no_provenance),
         Command::El { expression, attrs } => el(&expression, &attrs),
+        Command::Provenance { data_dir, flowfile, component, event_type, attribute, limit, json } => {
+            let s = provenance_cmd::Search { data_dir, flowfile, component, event_type, attribute, limit, json };
+            print!("{}", provenance_cmd::search(&s)?);
+            Ok(())
+        }
         Command::Docs { processor_type } => {
             print!("{}", docs::docs(&sluice_processors::registry(), processor_type.as_deref())?);
             Ok(())

@@ -1,6 +1,7 @@
 //! Provenance of the events the session derives that other tests do not reach: CLONE (one
 //! relationship, two connections), EXPIRE (flowfile expiration on a connection), and REPLAY,
-//! whose flowfile must carry the original content byte for byte.
+//! whose flowfile must carry the original content byte for byte; and DOWNLOAD, recorded when
+//! content is read through the API.
 
 mod common;
 
@@ -67,9 +68,12 @@ async fn clone_expire_and_replay_byte_for_byte() {
     let drop =
         events(&s, &format!("type=DROP&component={kept_id}&limit=1")).await.into_iter().next().expect("a DROP by kept");
     let drop_id = drop["id"].as_u64().unwrap();
-    let before = s.get(&format!("/api/provenance/events/{drop_id}/content/output")).await;
-    assert_eq!(before.status().as_u16(), 200);
-    assert_eq!(before.bytes().await.unwrap().as_ref(), text.as_bytes(), "the event's content as it was");
+    for side in ["input", "output"] {
+        // A DROP leaves the content as it was: input and output are the same bytes.
+        let r = s.get(&format!("/api/provenance/events/{drop_id}/content/{side}")).await;
+        assert_eq!(r.status().as_u16(), 200, "{side}");
+        assert_eq!(r.bytes().await.unwrap().as_ref(), text.as_bytes(), "the event's {side} content");
+    }
     let (st, v) = s.post(&format!("/api/provenance/events/{drop_id}/replay"), json!({})).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["connection_id"], c_kept["id"]);
@@ -81,6 +85,19 @@ async fn clone_expire_and_replay_byte_for_byte() {
     let content = s.get(&format!("/api/flowfiles/{uuid}/content")).await;
     assert_eq!(content.status().as_u16(), 200);
     assert_eq!(content.bytes().await.unwrap().as_ref(), text.as_bytes(), "replayed content byte for byte");
+    eventually(
+        10,
+        || async {
+            let of_original = events(&s, &format!("type=DOWNLOAD&flowfile={original}")).await;
+            let of_queued = events(&s, &format!("type=DOWNLOAD&flowfile={uuid}")).await;
+            of_original.len() == 2
+                && of_original.iter().all(|e| e["details"].as_str().unwrap_or("").contains(&format!("event {drop_id}")))
+                && of_queued.len() == 1
+                && of_queued[0]["details"] == "content of a queued flowfile"
+        },
+        "a DOWNLOAD for each content read: two of the DROP event's content, one of the queued flowfile's",
+    )
+    .await;
     eventually(
         10,
         || async {

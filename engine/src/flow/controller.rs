@@ -998,6 +998,41 @@ impl FlowController {
         Ok(id)
     }
 
+    /// Records that a user downloaded content through the API (a DOWNLOAD event, as NiFi
+    /// records one when content is viewed or saved from a queue or from provenance): `of` is the
+    /// flowfile or event whose content it was, `component` where it was (id, name).
+    pub fn record_download(&self, of: Download, component: (&str, &str), details: &str) -> Result<(), EngineError> {
+        let Some(prov) = &self.runtime.provenance else { return Ok(()) };
+        let events = vec![ProvenanceEvent {
+            id: prov.allocate_ids(1),
+            event_type: EventType::Download,
+            timestamp_millis: self.runtime.now(),
+            duration_millis: 0,
+            flowfile_uuid: of.flowfile,
+            parent_uuids: Vec::new(),
+            child_uuids: Vec::new(),
+            component_id: Arc::from(component.0),
+            component_type: Arc::from("API"),
+            component_name: Arc::from(component.1),
+            relationship: None,
+            details: Some(details.to_string()),
+            transit_uri: None,
+            previous_attributes: None,
+            updated_attributes: of.attributes,
+            previous_content: of.content,
+            updated_content: of.content,
+            size: of.size,
+            lineage_start_millis: of.lineage_start_millis,
+            flow_revision: self.runtime.flow_revision.read().clone(),
+            source_queue_id: None,
+        }];
+        let seq = self.runtime.flowfiles.commit(&[], &events).map_err(|e| EngineError::Repository(e.to_string()))?;
+        if !self.runtime.provenance_by_repository {
+            prov.submit(events, seq);
+        }
+        Ok(())
+    }
+
     /// Adds, replaces or removes (text None) a label.
     pub fn set_label(&self, label: LabelDef, remove: bool) -> Result<(), EngineError> {
         let _edit = self.edit.lock();
@@ -1565,4 +1600,18 @@ pub fn save_atomically(path: &Path, text: &str) -> std::io::Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// What a DOWNLOAD event is about (see [`FlowController::record_download`]).
+pub struct Download {
+    /// The flowfile whose content was downloaded.
+    pub flowfile: Uuid,
+    /// Its attributes at the time.
+    pub attributes: sluice_provenance::AttrMap,
+    /// Where the content is.
+    pub content: Option<sluice_provenance::ContentRef>,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When its lineage began.
+    pub lineage_start_millis: i64,
 }

@@ -81,8 +81,16 @@ pub(crate) fn stream_reader(mut reader: Box<dyn Read + Send>) -> Body {
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn content(State(s): State<AppState>, ApiPath(uuid): ApiPath<String>) -> Result<Response, ApiError> {
     let id = parse_uuid(&uuid)?;
-    let (ff, _) =
+    let (ff, queue) =
         s.controller.find_flowfile(id).ok_or_else(|| ApiError::not_found(format!("no queued flowfile '{uuid}'")))?;
+    let of = sluice_engine::flow::Download {
+        flowfile: ff.id,
+        attributes: ff.attributes.shared().clone(),
+        content: ff.content.location(),
+        size: ff.size(),
+        lineage_start_millis: ff.lineage_start_millis,
+    };
+    s.controller.record_download(of, (&queue, &format!("queue {queue}")), "content of a queued flowfile")?;
     let mime = ff
         .attr("mime.type")
         .filter(|m| m.parse::<axum::http::HeaderValue>().is_ok())

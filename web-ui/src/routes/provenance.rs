@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use sluice_engine::flow::Download;
 use sluice_engine::provenance::{ContentRef, EventType, ProvenanceEvent, ProvenanceRepository, Query};
 
 use crate::AppState;
@@ -96,6 +97,23 @@ fn find(p: &ProvenanceRepository, id: u64) -> Result<ProvenanceEvent, ApiError> 
     p.event(id).map_err(prov_err)?.ok_or_else(|| ApiError::not_found(format!("no provenance event {id}")))
 }
 
+/// The content an event started from. An event that leaves the content as it was (a route, a
+/// drop, a send...) records only its output, which is then its input too.
+fn input_content(e: &ProvenanceEvent) -> Option<ContentRef> {
+    let unchanged = matches!(
+        e.event_type,
+        EventType::Route
+            | EventType::Drop
+            | EventType::Expire
+            | EventType::AttributesModified
+            | EventType::Send
+            | EventType::Clone
+            | EventType::Download
+            | EventType::Replay
+    );
+    e.previous_content.or(if unchanged { e.updated_content } else { None })
+}
+
 fn available(s: &AppState, loc: Option<ContentRef>) -> bool {
     match loc {
         Some(l) if l.len == 0 => true,
@@ -116,7 +134,7 @@ pub(crate) async fn event(
         let e = find(&p, id)?;
         let mut v = e.detail_json();
         v["content_available"] =
-            serde_json::json!({"input": available(&s, e.previous_content), "output": available(&s, e.updated_content)});
+            serde_json::json!({"input": available(&s, input_content(&e)), "output": available(&s, e.updated_content)});
         Ok(Json(v))
     })
     .await
@@ -127,21 +145,39 @@ async fn content(s: AppState, id: u64, input: bool) -> Result<Response, ApiError
     let reader = blocking(move || {
         let e = find(&p, id)?;
         let which = if input { "input" } else { "output" };
-        let loc = if input { e.previous_content } else { e.updated_content };
+        let loc = if input { input_content(&e) } else { e.updated_content };
         let Some(loc) = loc else {
             return Err(ApiError::not_found(format!("event {id} has no {which} content in the content repository")));
         };
-        if loc.len == 0 {
-            return Ok(Box::new(std::io::empty()) as Box<dyn std::io::Read + Send>);
-        }
-        s.controller
-            .runtime()
-            .content
-            .read_archived(loc)
-            .map_err(|e| ApiError::internal(format!("reading content: {e}")))?
-            .ok_or_else(|| {
-                ApiError::not_found(format!("content aged out of the content repository ({which} of event {id})"))
-            })
+        let reader: Box<dyn std::io::Read + Send> = if loc.len == 0 {
+            Box::new(std::io::empty())
+        } else {
+            s.controller
+                .runtime()
+                .content
+                .read_archived(loc)
+                .map_err(|e| ApiError::internal(format!("reading content: {e}")))?
+                .ok_or_else(|| {
+                    ApiError::not_found(format!("content aged out of the content repository ({which} of event {id})"))
+                })?
+        };
+        let of = Download {
+            flowfile: e.flowfile_uuid,
+            attributes: if input {
+                e.previous_attributes.clone().unwrap_or(e.updated_attributes.clone())
+            } else {
+                e.updated_attributes.clone()
+            },
+            content: Some(loc),
+            size: loc.len,
+            lineage_start_millis: e.lineage_start_millis,
+        };
+        s.controller.record_download(
+            of,
+            (&e.component_id, &e.component_name),
+            &format!("{which} content of provenance event {id}"),
+        )?;
+        Ok(reader)
     })
     .await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], super::flowfiles::stream_reader(reader)).into_response())

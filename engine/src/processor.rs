@@ -79,6 +79,11 @@ pub struct ProcessorDescriptor {
     /// relationship names for given properties. None = the declared ones.
     #[serde(skip)]
     pub relationships_for: Option<RelationshipsFor>,
+    /// Whether the type's purpose is routing: an input it transfers with its content unchanged
+    /// is recorded as ROUTE even when it set attributes on the way (as NiFi's routing
+    /// processors report), instead of ATTRIBUTES_MODIFIED.
+    #[serde(skip)]
+    pub routes: bool,
 }
 
 impl ProcessorDescriptor {
@@ -94,7 +99,14 @@ impl ProcessorDescriptor {
             input_requirement: InputRequirement::Required,
             default_period: "0 sec".into(),
             relationships_for: None,
+            routes: false,
         }
+    }
+
+    /// Marks the type as a router (see [`ProcessorDescriptor::routes`]).
+    pub fn routing(mut self) -> Self {
+        self.routes = true;
+        self
     }
 
     /// Adds search tags.

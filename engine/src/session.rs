@@ -533,6 +533,7 @@ impl<'a> ProcessSession<'a> {
                         let t = match (marked, &r.state) {
                             (Some(t), _) => Some(t),
                             (None, _) if content_changed => Some(EventType::ContentModified),
+                            (None, State::Transferred(_)) if self.node.descriptor.routes => Some(EventType::Route),
                             (None, _) if attrs_changed => Some(EventType::AttributesModified),
                             (None, State::Removed) => None,
                             (None, _) => Some(EventType::Route),

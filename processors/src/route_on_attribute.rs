@@ -40,6 +40,7 @@ fn descriptor() -> ProcessorDescriptor {
         "Routes flowfiles by their attributes: each dynamic property is a boolean expression (e.g. ${size:gt(1000)}). With 'Route to Property name' a flowfile goes to the relationship of every property that matches; otherwise to 'matched' or 'unmatched'.",
     )
     .tags(&["attributes", "routing", "expression language", "regexp", "filter"])
+    .routing()
     .property(
         PropertyDescriptor::new(STRATEGY)
             .description("How matches decide where a flowfile goes")

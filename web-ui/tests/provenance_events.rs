@@ -1,7 +1,8 @@
 //! Provenance of the events the session derives that other tests do not reach: CLONE (one
 //! relationship, two connections), EXPIRE (flowfile expiration on a connection), and REPLAY,
-//! whose flowfile must carry the original content byte for byte; and DOWNLOAD, recorded when
-//! content is read through the API.
+//! whose flowfile must carry the original content byte for byte; DOWNLOAD, recorded when
+//! content is read through the API; and FORK, ROUTE, CONTENT_MODIFIED and JOIN from a
+//! split-route-modify-merge flow, whose lineage must be complete in both directions.
 
 mod common;
 
@@ -109,5 +110,140 @@ async fn clone_expire_and_replay_byte_for_byte() {
         "a REPLAY event naming the original as parent",
     )
     .await;
+    s.stop().await;
+}
+
+/// The ids of a lineage graph's flowfile nodes.
+fn lineage_flowfiles(v: &Value) -> std::collections::BTreeSet<String> {
+    v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "flowfile")
+        .map(|n| n["uuid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// One text split into lines, each routed and modified, then merged back: FORK, ROUTE,
+/// CONTENT_MODIFIED and JOIN come from the processors that cause them, and the lineage of any
+/// flowfile of the family reaches all the others, up through parents and down through children.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_route_modify_merge_lineage_both_ways() {
+    let s = start().await;
+    let g = s
+        .add(json!({"type": "GenerateFlowFile", "name": "gen",
+                    "properties": {"Batch Size": "1", "Custom Text": "a\nb\nc\nd\n", "Data Format": "Text"},
+                    "scheduling": {"period": "1 hour"}}))
+        .await;
+    let split = s
+        .add(json!({"type": "SplitText", "name": "split", "properties": {"Line Split Count": "1"},
+                    "auto_terminated_relationships": ["original", "failure"]}))
+        .await;
+    let route = s
+        .add(json!({"type": "RouteOnAttribute", "name": "route",
+                    "properties": {"Routing Strategy": "Route to Property name", "lines": "${fragment.count:equals(4)}"},
+                    "auto_terminated_relationships": ["unmatched"]}))
+        .await;
+    let modify = s
+        .add(json!({"type": "ReplaceText", "name": "modify",
+                    "properties": {"Replacement Strategy": "Prepend", "Replacement Value": ">", "Evaluation Mode": "Entire text"},
+                    "auto_terminated_relationships": ["failure"]}))
+        .await;
+    let merge = s
+        .add(json!({"type": "MergeContent", "name": "merge", "properties": {"Merge Strategy": "Defragment"},
+                    "auto_terminated_relationships": ["original", "failure"]}))
+        .await;
+    let sink = s.add(json!({"type": "LogAttribute", "name": "sink"})).await;
+    for (from, to, rel) in
+        [(&g, &split, "success"), (&split, &route, "splits"), (&route, &modify, "lines"), (&modify, &merge, "success")]
+    {
+        let (st, v) = s
+            .post("/api/connections", json!({"source": from["id"], "destination": to["id"], "relationships": [rel]}))
+            .await;
+        assert_eq!(st, 201, "{v}");
+    }
+    let (st, v) = s
+        .post(
+            "/api/connections",
+            json!({"source": merge["id"], "destination": sink["id"], "relationships": ["merged"]}),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    for p in [&split, &route, &modify, &merge, &g] {
+        let (st, v) = s.post(&format!("/api/processors/{}/start", p["id"].as_str().unwrap()), json!({})).await;
+        assert_eq!(st, 200, "{v}");
+    }
+    let id = |p: &Value| p["id"].as_str().unwrap().to_string();
+    eventually(
+        20,
+        || async { !events(&s, &format!("type=JOIN&component={}", id(&merge))).await.is_empty() },
+        "a JOIN by the merge",
+    )
+    .await;
+
+    let forks = events(&s, &format!("type=FORK&component={}", id(&split))).await;
+    assert_eq!(forks.len(), 1, "{forks:?}");
+    let original = forks[0]["flowfile_uuid"].as_str().unwrap().to_string();
+    let children: Vec<String> =
+        forks[0]["child_uuids"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+    assert_eq!(children.len(), 4, "one fragment per line");
+    let created = events(&s, &format!("type=CREATE&component={}", id(&g))).await;
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0]["flowfile_uuid"], original.as_str());
+
+    let routes = events(&s, &format!("type=ROUTE&component={}", id(&route))).await;
+    assert_eq!(routes.len(), 4, "one ROUTE per fragment: {routes:?}");
+    assert!(
+        routes
+            .iter()
+            .all(|e| e["relationship"] == "lines"
+                && children.contains(&e["flowfile_uuid"].as_str().unwrap().to_string()))
+    );
+    let detail = s.get_json(&format!("/api/provenance/events/{}", routes[0]["id"])).await.1;
+    assert_eq!(detail["updated_attributes"]["RouteOnAttribute.Route"], "lines", "{detail}");
+    assert!(events(&s, &format!("type=ATTRIBUTES_MODIFIED&component={}", id(&route))).await.is_empty());
+
+    let modified = events(&s, &format!("type=CONTENT_MODIFIED&component={}", id(&modify))).await;
+    assert_eq!(modified.len(), 4, "{modified:?}");
+    let m = modified.iter().find(|e| e["flowfile_uuid"] == children[1].as_str()).expect("the second fragment's");
+    let before = s.get(&format!("/api/provenance/events/{}/content/input", m["id"])).await.bytes().await.unwrap();
+    let after = s.get(&format!("/api/provenance/events/{}/content/output", m["id"])).await.bytes().await.unwrap();
+    assert_eq!((before.as_ref(), after.as_ref()), (&b"b"[..], &b">b"[..]));
+
+    let joins = events(&s, &format!("type=JOIN&component={}", id(&merge))).await;
+    assert_eq!(joins.len(), 1);
+    let merged = joins[0]["flowfile_uuid"].as_str().unwrap().to_string();
+    let mut parents: Vec<String> =
+        joins[0]["parent_uuids"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+    parents.sort();
+    let mut sorted = children.clone();
+    sorted.sort();
+    assert_eq!(parents, sorted, "the merge joined exactly the four fragments");
+    let out = s.get(&format!("/api/provenance/events/{}/content/output", joins[0]["id"])).await.bytes().await.unwrap();
+    assert_eq!(
+        out.as_ref(),
+        b">a>b>c>d",
+        "defragmented in order (SplitText removes trailing newlines by default, as NiFi)"
+    );
+
+    // The whole family, from the top, from the bottom and from the middle.
+    let family: std::collections::BTreeSet<String> =
+        children.iter().cloned().chain([original.clone(), merged.clone()]).collect();
+    for start in [&original, &merged, &children[2]] {
+        let (st, v) = s.get_json(&format!("/api/provenance/lineage/{start}")).await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(lineage_flowfiles(&v), family, "lineage of {start}");
+        let edges = v["edges"].as_array().unwrap();
+        let fork_node = format!("ev:{}", forks[0]["id"]);
+        let join_node = format!("ev:{}", joins[0]["id"]);
+        for c in &children {
+            assert!(
+                edges.iter().any(|e| e["from"] == fork_node.as_str() && e["to"] == format!("ff:{c}")),
+                "FORK → {c}"
+            );
+        }
+        assert!(edges.iter().filter(|e| e["to"] == join_node.as_str()).count() >= 4, "each fragment's history → JOIN");
+        assert!(edges.iter().any(|e| e["from"] == join_node.as_str()), "JOIN → the merged flowfile");
+    }
     s.stop().await;
 }

@@ -42,6 +42,7 @@ fn descriptor() -> ProcessorDescriptor {
          'unmatched'.",
     )
     .tags(&["route", "content", "regex", "regular expression", "regexp", "find", "text", "string", "search", "filter", "detect"])
+    .routing()
     .property(
         PropertyDescriptor::new(MATCH_REQUIREMENT)
             .description("Whether the whole (buffered) content must match the expression, or just some part of it")

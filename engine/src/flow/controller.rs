@@ -2,7 +2,7 @@
 //! applies while the rest keeps running, bumps revisions, saves the flow file atomically,
 //! and tells listeners (the web layer) about it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -97,6 +97,7 @@ struct Graph {
     name: String,
     description: String,
     parameters: BTreeMap<String, String>,
+    sensitive_parameters: BTreeSet<String>,
     processors: Vec<Arc<ProcessorNode>>,
     connections: Vec<(Arc<Connection>, ConnMeta)>,
     labels: Vec<LabelDef>,
@@ -216,6 +217,7 @@ impl FlowController {
                 name: String::new(),
                 description: String::new(),
                 parameters: BTreeMap::new(),
+                sensitive_parameters: BTreeSet::new(),
                 processors: Vec::new(),
                 connections: Vec::new(),
                 labels: Vec::new(),
@@ -340,6 +342,7 @@ impl FlowController {
                 }
             }
         }
+        let parameters = self.sealed_parameters(&def)?;
         // Stop everything, keep queues by id, rebuild.
         let old: Vec<Arc<ProcessorNode>> = self.graph.read().processors.clone();
         for n in &old {
@@ -354,7 +357,8 @@ impl FlowController {
             g.processors.clear();
             g.name = def.name.clone();
             g.description = def.description.clone();
-            g.parameters = def.parameters.clone();
+            g.parameters = parameters;
+            g.sensitive_parameters = def.sensitive_parameters.clone();
             g.labels = def.labels.clone();
         }
         let mut to_start = Vec::new();
@@ -447,6 +451,7 @@ impl FlowController {
             name: g.name.clone(),
             description: g.description.clone(),
             parameters: g.parameters.clone(),
+            sensitive_parameters: g.sensitive_parameters.clone(),
             processors,
             connections,
             labels: g.labels.clone(),
@@ -1219,13 +1224,59 @@ impl FlowController {
         let cfg = n.config.read().clone();
         // Recursive: validate_node runs under snapshot()'s read guard; a plain read would
         // deadlock behind a queued writer.
-        let params = self.graph.read_recursive().parameters.clone();
-        let mut props = BTreeMap::new();
-        for (k, v) in &self.reveal(&n.descriptor, &cfg.properties)? {
-            props.insert(k.clone(), substitute_parameters(v, &params)?);
-        }
+        let props = self.resolve_properties(&n.descriptor, &cfg.properties)?;
         ProcessContext::new(n.id.clone(), Arc::from(cfg.name.as_str()), n.descriptor.clone(), &props)
             .map_err(|e| e.to_string())
+    }
+
+    /// The flow's parameters with sensitive values sealed by the secret store (when one is set).
+    fn sealed_parameters(&self, def: &FlowDefinition) -> Result<BTreeMap<String, String>, EngineError> {
+        let mut params = def.parameters.clone();
+        if let Some(store) = &*self.secrets.read() {
+            for (name, value) in params.iter_mut() {
+                if def.sensitive_parameters.contains(name) && !value.is_empty() && !store.is_sealed(value) {
+                    *value = store
+                        .seal(value)
+                        .map_err(|e| EngineError::invalid(format!("sealing sensitive parameter '{name}': {e}")))?;
+                }
+            }
+        }
+        Ok(params)
+    }
+
+    /// The values a processor of type `d` runs with: sensitive values revealed and `#{name}`
+    /// parameters substituted. A property that is not sensitive may not reference a sensitive
+    /// parameter (as in NiFi), so a secret never shows where values are displayed or logged.
+    pub fn resolve_properties(
+        &self,
+        d: &crate::processor::ProcessorDescriptor,
+        properties: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let (mut params, sensitive) = {
+            // Recursive: validation runs under snapshot()'s read guard; a plain read would
+            // deadlock behind a queued writer.
+            let g = self.graph.read_recursive();
+            (g.parameters.clone(), g.sensitive_parameters.clone())
+        };
+        if let Some(store) = &*self.secrets.read() {
+            for (name, value) in params.iter_mut() {
+                if sensitive.contains(name) && store.is_sealed(value) {
+                    let plain = store.reveal(value).map_err(|e| format!("sensitive parameter '{name}': {e}"))?;
+                    *value = plain;
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        for (k, v) in &self.reveal(d, properties)? {
+            let prop_sensitive = d.find_property(k).is_some_and(|p| p.sensitive);
+            if !prop_sensitive && let Some(p) = parameter_names(v).find(|p| sensitive.contains(*p)) {
+                return Err(format!(
+                    "property '{k}' is not sensitive and cannot reference the sensitive parameter '{p}'"
+                ));
+            }
+            out.insert(k.clone(), substitute_parameters(v, &params)?);
+        }
+        Ok(out)
     }
 
     fn start_node(&self, n: &Arc<ProcessorNode>) -> Result<(), EngineError> {
@@ -1581,6 +1632,11 @@ pub fn substitute_parameters(value: &str, params: &BTreeMap<String, String>) -> 
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// The names of the `#{name}` parameter references in a property value.
+fn parameter_names(value: &str) -> impl Iterator<Item = &str> {
+    value.split("#{").skip(1).filter_map(|rest| rest.find('}').map(|end| &rest[..end]))
 }
 
 /// Writes `text` to `path` so that a crash leaves either the old or the new file: a

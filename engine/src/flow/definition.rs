@@ -2,7 +2,7 @@
 //! order is fixed and maps are sorted, so that one change in the editor is one line of
 //! `git diff`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,12 @@ pub struct FlowDefinition {
     /// Parameters referenced as `#{name}` in property values.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub parameters: BTreeMap<String, String>,
+    /// Names of parameters that hold secrets: their value comes from the environment
+    /// (`SLUICE_PARAM_<NAME>`) or is kept sealed by the data dir's secret store (a plain value
+    /// is sealed when the flow is loaded), never as plain text in the saved file. Only
+    /// sensitive properties may reference them.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub sensitive_parameters: BTreeSet<String>,
     /// Processors.
     #[serde(default)]
     pub processors: Vec<ProcessorDef>,
@@ -44,6 +50,7 @@ impl Default for FlowDefinition {
             name: String::new(),
             description: String::new(),
             parameters: BTreeMap::new(),
+            sensitive_parameters: BTreeSet::new(),
             processors: Vec::new(),
             connections: Vec::new(),
             labels: Vec::new(),

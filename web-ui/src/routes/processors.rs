@@ -271,16 +271,10 @@ pub(crate) async fn validate(
             has_incoming,
         );
         if errs.is_empty() {
-            let params = c.export().parameters;
-            let mut resolved = BTreeMap::new();
-            for (k, v) in &props {
-                match sluice_engine::flow::controller::substitute_parameters(v, &params) {
-                    Ok(v) => {
-                        resolved.insert(k.clone(), v);
-                    }
-                    Err(e) => errs.push(e),
-                }
-            }
+            let resolved = c.resolve_properties(&d, &props).unwrap_or_else(|e| {
+                errs.push(e);
+                BTreeMap::new()
+            });
             if errs.is_empty() {
                 match sluice_engine::ProcessContext::new(
                     n.id.clone(),

@@ -126,9 +126,9 @@ export function renderLineage(container, graph, { onEvent, onFlowfile, focus } =
   container.append(h('div', { class: 'lineage-bar' },
     h('span', { class: 'muted small', text: `${nodes.filter((n) => n.kind === 'event').length} events, ${nodes.filter((n) => n.kind !== 'event').length} flowfiles${graph.truncated ? ' (truncated: the lineage is larger)' : ''} · drag to pan, wheel to zoom, click an event to open it` }),
     h('span', { class: 'spacer' }),
-    h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Zoom in', text: '+', onclick: () => zoom(1.25) }),
-    h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Zoom out', text: '−', onclick: () => zoom(0.8) }),
-    h('button', { type: 'button', class: 'btn small', text: 'Fit', onclick: fit })), svg);
+    h('button', { type: 'button', class: 'icon-btn', 'data-testid': 'lineage-zoom-in', 'aria-label': 'Zoom in', text: '+', onclick: () => zoom(1.25) }),
+    h('button', { type: 'button', class: 'icon-btn', 'data-testid': 'lineage-zoom-out', 'aria-label': 'Zoom out', text: '−', onclick: () => zoom(0.8) }),
+    h('button', { type: 'button', class: 'btn small', 'data-testid': 'lineage-fit', text: 'Fit', onclick: fit })), svg);
   requestAnimationFrame(fit);
   return svg;
 }

@@ -208,7 +208,7 @@ export class ProcessorPanel {
     };
     control.addEventListener('input', onChange);
     control.addEventListener('change', onChange);
-    const badge = pd.expression_language ? h('span', { class: 'el-badge', 'data-tip': EL_HINT, 'aria-label': 'supports expression language', text: '${EL}' }) : null;
+    const badge = pd.expression_language ? h('span', { class: 'el-badge', 'data-tip': EL_HINT, 'aria-label': 'supports expression language', 'data-testid': `el-badge-${pd.name}`, text: '${EL}' }) : null;
     const extra = pd.sensitive && cur === MASK
       ? button('Clear', { class: 'btn small', 'aria-label': `Remove the value of ${pd.name}`, onclick: () => { delete props[pd.name]; control.placeholder = 'not set'; this.changed(); this.validateSoon(); } })
       : null;
@@ -217,7 +217,7 @@ export class ProcessorPanel {
     if (pd.expression_language) {
       control.addEventListener('focus', () => row.classList.add('show-el'));
       control.addEventListener('blur', () => row.classList.remove('show-el'));
-      row.append(h('div', { class: 'el-hint', text: EL_HINT }));
+      row.append(h('div', { class: 'el-hint', 'data-testid': `el-hint-${pd.name}`, text: EL_HINT }));
     }
     return row;
   }
@@ -491,8 +491,11 @@ export class ProcessorPanel {
     try {
       const label = patch.properties && Object.keys(patch).length === 1 ? 'change properties' : 'configure processor';
       await this.ctx.history.exec(patchProcessor(this.ctx.store, this.id, patch, label));
+      // A saved sensitive value comes back masked: the draft takes the mask, not the secret.
+      const masked = Object.keys(patch.properties || {}).filter((k) => this.p && (this.p.properties || {})[k] === MASK);
+      for (const k of masked) this.draft.properties[k] = MASK;
       toast(`Applied to ${this.p.name}`, { timeout: 1500 });
-      if (this.dirty) this.onUpdate();
+      if (masked.length || this.dirty) this.onUpdate();
     } catch (e) {
       toastError('Could not apply', e);
       this.changed();

@@ -100,7 +100,24 @@ describe('editor features', () => {
     const gen = (await flow()).processors.find((p) => p.name === 'Burst');
     await page.dblclick(`${tid(`processor-${gen.id}`)} .proc-name`);
     await page.click(tid('tab-status'));
-    await page.waitForSelector(`${tid('status-sparkline')} svg.sparkline, ${tid('status-sparkline')} .muted`);
+    // Let it run on for a moment (its queue emptied, so back pressure lets it go): the server
+    // samples its throughput once a second.
+    const c = (await flow()).connections.find((x) => x.source === gen.id);
+    await api(server.url, 'DELETE', `/api/connections/${c.id}/queue`);
+    await api(server.url, 'POST', `/api/processors/${gen.id}/start`);
+    await until(async () => Math.max(0, ...(await api(server.url, 'GET', `/api/processors/${gen.id}/history`)).flowfiles_out_per_second) > 0, { what: 'throughput in the server\'s history' });
+    await api(server.url, 'POST', `/api/processors/${gen.id}/stop`);
+    // A real chart of that throughput, not the placeholder text.
+    const spark = page.locator(`${tid('status-sparkline')} svg.sparkline`);
+    await spark.waitFor({ state: 'visible' });
+    const label = await until(async () => {
+      const m = /(\d+) samples, latest (\d+), peak (\d+)/.exec(await spark.getAttribute('aria-label') || '');
+      return m && Number(m[1]) > 1 && Number(m[3]) > 0 && m;
+    }, { what: 'sparkline with samples and a non-zero peak' });
+    const points = (await spark.locator('polyline.spark-line').getAttribute('points')).trim().split(/\s+/).map((xy) => xy.split(',').map(Number));
+    assert.equal(points.length, Number(label[1]), 'one point per sample');
+    assert.ok(new Set(points.map(([, y]) => y)).size > 1, 'the line rises where flowfiles went out');
+    assert.match(await page.locator(tid('status-sparkline')).textContent(), new RegExp(`peak ${label[3]}/s`));
     await page.click(tid('side-close'));
     await page.click(tid('btn-bulletins'));
     await page.waitForSelector(tid('bulletins-table'));

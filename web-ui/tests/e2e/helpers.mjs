@@ -176,3 +176,51 @@ export async function center(locator) {
 }
 
 export const tid = (id) => `[data-testid="${id}"]`;
+
+/** Resolves after the page has painted two more frames (a view change is applied in a rAF). */
+export async function frames(page, n = 2) {
+  await page.evaluate((k) => new Promise((resolve) => {
+    const step = (left) => (left ? requestAnimationFrame(() => step(left - 1)) : resolve());
+    step(k);
+  }), n);
+}
+
+/** The on-screen box of a processor. */
+export async function procBox(page, id) {
+  const b = await page.locator(`${tid(`processor-${id}`)} .proc-box`).boundingBox();
+  if (!b) throw new Error(`processor ${id} has no box on screen`);
+  return b;
+}
+
+/** Fits the flow into the canvas with the toolbar button and waits for it to be drawn. */
+export async function fitView(page) {
+  await page.click(tid('btn-fit'));
+  await frames(page);
+}
+
+/** Opens a processor's side panel by double-clicking its name on the canvas. */
+export async function openProcessorPanel(page, id) {
+  await page.dblclick(`${tid(`processor-${id}`)} .proc-name`);
+  await page.waitForFunction((pid) => {
+    const el = document.querySelector('[data-testid="processor-panel"]');
+    return el && el.textContent.includes(`id ${pid}`);
+  }, id);
+}
+
+/** Opens a connection's side panel by double-clicking its label on the canvas. */
+export async function openConnectionPanel(page, id) {
+  await page.dblclick(`${tid(`connection-label-${id}`)} .conn-rels`);
+  await page.waitForSelector(tid('connection-panel'));
+}
+
+/** A CSS custom property (e.g. "--ok") as the browser's computed rgb() colour. */
+export function cssVarColor(page, name) {
+  return page.evaluate((v) => {
+    const probe = document.createElement('span');
+    probe.style.color = `var(${v})`;
+    document.body.append(probe);
+    const c = getComputedStyle(probe).color;
+    probe.remove();
+    return c;
+  }, name);
+}

@@ -33,6 +33,7 @@ pub struct ProcessContext {
     /// Whether the processor has incoming connections.
     pub has_incoming: bool,
     durability: Durability,
+    services: HashMap<String, crate::service::ServiceInstance>,
 }
 
 impl ProcessContext {
@@ -77,7 +78,20 @@ impl ProcessContext {
             bulletins: None,
             has_incoming: false,
             durability: Durability::Os,
+            services: HashMap::new(),
         })
+    }
+
+    /// Gives the context the instances of the controller services its properties name.
+    pub(crate) fn set_services(&mut self, services: HashMap<String, crate::service::ServiceInstance>) {
+        self.services = services;
+    }
+
+    /// The shared instance of the controller service that property `name` references, as a
+    /// `T` (the type the service's API stands for). None when the property is not set; the
+    /// engine refuses to start a processor whose referenced service is missing or disabled.
+    pub fn service<T: std::any::Any + Send + Sync>(&self, name: &str) -> Option<Arc<T>> {
+        self.services.get(name).and_then(|s| s.clone().downcast::<T>().ok())
     }
 
     pub(crate) fn attach(

@@ -21,6 +21,7 @@ pub mod runtime;
 pub mod schedule;
 pub mod scheduler;
 pub mod secrets;
+pub mod service;
 pub mod session;
 pub mod status;
 pub mod swap;

@@ -111,6 +111,10 @@ pub struct PropertyDescriptor {
     pub validator: Validator,
     /// Shown only when another property has one of some values (`name`, values).
     pub depends_on: Option<(String, Vec<String>)>,
+    /// When set, the value is the id of a controller service providing this API (e.g.
+    /// `DatabaseConnectionPool`), and the processor gets the service's shared instance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub controller_service: Option<String>,
 }
 
 impl PropertyDescriptor {
@@ -126,7 +130,14 @@ impl PropertyDescriptor {
             expression_language: false,
             validator: Validator::Any,
             depends_on: None,
+            controller_service: None,
         }
+    }
+
+    /// Makes the value a reference to a controller service providing `api`.
+    pub fn identifies_service(mut self, api: &str) -> Self {
+        self.controller_service = Some(api.to_string());
+        self
     }
 
     /// Sets the description.

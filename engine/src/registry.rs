@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::processor::{Processor, ProcessorDescriptor, ProcessorFactory};
+use crate::service::{ServiceFactory, ServiceType};
 
 /// One registered processor type.
 #[derive(Clone)]
@@ -18,6 +19,7 @@ pub struct ProcessorType {
 #[derive(Clone, Default)]
 pub struct Registry {
     types: BTreeMap<String, ProcessorType>,
+    services: BTreeMap<String, ServiceType>,
 }
 
 impl Registry {
@@ -49,5 +51,23 @@ impl Registry {
     /// Type names, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.types.keys().map(|s| s.as_str())
+    }
+
+    /// Registers a controller service type providing `provides` (replacing one of the same name).
+    pub fn register_service(&mut self, descriptor: ProcessorDescriptor, provides: &str, factory: ServiceFactory) {
+        self.services.insert(
+            descriptor.type_name.clone(),
+            ServiceType { descriptor: Arc::new(descriptor), provides: provides.to_string(), factory },
+        );
+    }
+
+    /// The controller service type called `name`.
+    pub fn service_type(&self, name: &str) -> Option<&ServiceType> {
+        self.services.get(name)
+    }
+
+    /// All controller service types, sorted by name.
+    pub fn service_types(&self) -> impl Iterator<Item = &ServiceType> {
+        self.services.values()
     }
 }

@@ -37,6 +37,7 @@ pub struct TestRunner {
     properties: BTreeMap<String, String>,
     scheduling: Scheduling,
     built_for: Option<BTreeMap<String, String>>,
+    services: Vec<crate::flow::definition::ServiceDef>,
 }
 
 impl TestRunner {
@@ -60,6 +61,7 @@ impl TestRunner {
             properties: BTreeMap::new(),
             scheduling: Scheduling::default(),
             built_for: None,
+            services: Vec::new(),
         }
     }
 
@@ -87,7 +89,23 @@ impl TestRunner {
             properties: BTreeMap::new(),
             scheduling: Scheduling::default(),
             built_for: None,
+            services: Vec::new(),
         }
+    }
+
+    /// Adds an enabled controller service of `type_name` with id `id`, for properties of the
+    /// processor under test to reference (takes effect at the next `run`).
+    pub fn add_service(&mut self, id: &str, type_name: &str, properties: &[(&str, &str)]) -> &mut Self {
+        self.services.push(crate::flow::definition::ServiceDef {
+            id: id.into(),
+            type_name: type_name.into(),
+            name: id.into(),
+            properties: properties.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            enabled: true,
+            comments: String::new(),
+        });
+        self.built_for = None;
+        self
     }
 
     /// Sets a property (takes effect at the next `run`).
@@ -128,7 +146,7 @@ impl TestRunner {
         }
         let ty = self.controller.registry().get(&self.type_name).expect("registered").descriptor.clone();
         let rels = relationship_names(&ty, &self.properties);
-        let mut def = FlowDefinition::default();
+        let mut def = FlowDefinition { controller_services: self.services.clone(), ..Default::default() };
         let proc_def = |id: &str, t: &str, props: BTreeMap<String, String>, sched: Scheduling| ProcessorDef {
             id: id.into(),
             type_name: t.into(),

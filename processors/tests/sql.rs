@@ -566,3 +566,54 @@ fn sqlite_query_database_table_survives_a_restart() {
     assert_eq!(fresh.len(), 1);
     assert_eq!(json(&fresh[0]), serde_json::json!([{"seq": 4, "body": "d"}]));
 }
+
+// ---------------------------------------------------------------- DBCPConnectionPool
+
+/// The pool configured once as a DBCPConnectionPool controller service serves PutSQL and
+/// ExecuteSQL against the real PostgreSQL; a processor naming both a service and its own URL,
+/// or a service that does not exist, is invalid with a message saying so; a pool service
+/// with a wrong password is enabled (nothing connects yet) and the processor using it keeps
+/// the flowfile and reports the database, as with its own pool.
+#[test]
+fn sql_processors_use_a_dbcp_connection_pool_service() {
+    let url = postgres_url();
+    let t = table_name("pool");
+    pg_exec(&url, &format!("CREATE TABLE {t} (id int PRIMARY KEY, name text)"));
+    const SERVICE: &str = "Database Connection Pooling Service";
+
+    let mut put = TestRunner::new(registry(), "PutSQL");
+    put.add_service("pool", "DBCPConnectionPool", &[("Database Connection URL", &url), ("Max Total Connections", "2")]);
+    put.set_property(SERVICE, "pool");
+    assert!(put.validation_errors().is_empty(), "{:?}", put.validation_errors());
+    put.enqueue(format!("INSERT INTO {t} VALUES (1, 'through the pool')"), &[]);
+    put.run(1).unwrap();
+    assert_eq!(put.count("success"), 1);
+
+    let mut exec = TestRunner::new(registry(), "ExecuteSQL");
+    exec.add_service("pool", "DBCPConnectionPool", &[("Database Connection URL", &url)]);
+    exec.set_property(SERVICE, "pool").set_property("SQL select query", &format!("SELECT name FROM {t}"));
+    exec.enqueue("", &[]);
+    exec.run(1).unwrap();
+    let out = exec.output("success");
+    assert_eq!(out.len(), 1);
+    assert!(TestRunner::content(&out[0]).contains("through the pool"));
+
+    exec.set_property("Database Connection URL", &url);
+    let errs = exec.validation_errors();
+    assert!(errs.iter().any(|e| e.contains("not both")), "{errs:?}");
+    exec.remove_property("Database Connection URL").set_property(SERVICE, "nope");
+    let errs = exec.validation_errors();
+    assert!(errs.iter().any(|e| e.contains("controller service 'nope', which does not exist")), "{errs:?}");
+    exec.remove_property(SERVICE);
+    let errs = exec.validation_errors();
+    assert!(errs.iter().any(|e| e.contains("set 'Database Connection Pooling Service' or")), "{errs:?}");
+
+    let mut bad = TestRunner::new(registry(), "PutSQL");
+    bad.add_service("pool", "DBCPConnectionPool", &[("Database Connection URL", &with_password(&url, "wrong"))]);
+    bad.set_property(SERVICE, "pool");
+    bad.enqueue(format!("INSERT INTO {t} VALUES (2, 'never')"), &[]);
+    bad.run(1).unwrap();
+    assert_eq!(bad.count("success") + bad.count("failure"), 0, "a connection failure loses nothing");
+    assert_eq!(bad.input_queue().len() + bad.count("retry"), 1);
+    assert_eq!(pg_rows(&url, &format!("SELECT count(*) FROM {t}")), vec![vec![Some("1".into())]]);
+}

@@ -349,6 +349,73 @@ pub(crate) struct ProcessorPatchSchema {
     comments: Option<String>,
 }
 
+/// A controller service.
+#[derive(ToSchema)]
+#[schema(as = ServiceView)]
+pub(crate) struct ServiceViewSchema {
+    /// Id (what referencing processor properties hold).
+    id: String,
+    /// Type.
+    #[schema(rename = "type")]
+    type_name: String,
+    /// Name.
+    name: String,
+    /// The API it provides, e.g. `DatabaseConnectionPool`.
+    provides: String,
+    /// `ENABLED` or `DISABLED`.
+    state: String,
+    /// Properties (sensitive values as `********`).
+    properties: BTreeMap<String, String>,
+    /// Why it cannot be enabled.
+    validation_errors: Vec<String>,
+    /// Ids of the processors that reference it.
+    referencing_processors: Vec<String>,
+    /// Comments.
+    comments: String,
+    /// Revision.
+    revision: u64,
+}
+
+/// Every controller service.
+#[derive(ToSchema)]
+pub(crate) struct ServiceListSchema {
+    /// In flow order.
+    controller_services: Vec<ServiceViewSchema>,
+}
+
+/// A new controller service.
+#[derive(ToSchema)]
+#[schema(as = NewService)]
+pub(crate) struct NewServiceSchema {
+    /// Type.
+    #[schema(rename = "type")]
+    type_name: String,
+    /// Id (generated when absent).
+    id: Option<String>,
+    /// Name.
+    name: Option<String>,
+    /// Properties.
+    properties: Option<BTreeMap<String, String>>,
+    /// Enable at once.
+    enabled: Option<bool>,
+    /// Comments.
+    comments: Option<String>,
+}
+
+/// A change to a controller service (properties only while disabled).
+#[derive(ToSchema)]
+#[schema(as = ServicePatch)]
+pub(crate) struct ServicePatchSchema {
+    /// The revision last seen (stale = 409).
+    revision: Option<u64>,
+    /// Name.
+    name: Option<String>,
+    /// Properties to set; null removes; `********` keeps a sensitive value.
+    properties: Option<BTreeMap<String, Option<String>>>,
+    /// Comments.
+    comments: Option<String>,
+}
+
 /// A new connection.
 #[derive(ToSchema)]
 #[schema(as = NewConnection)]
@@ -435,6 +502,9 @@ pub(crate) struct ProcessorTypes {
     /// Descriptors: `{type, description, tags, properties, relationships, dynamic_properties, input_requirement, default_period}`.
     #[schema(value_type = Vec<Object>)]
     processor_types: Vec<serde_json::Value>,
+    /// Controller service descriptors: the same shape plus `provides`, the API they provide.
+    #[schema(value_type = Vec<Object>)]
+    controller_service_types: Vec<serde_json::Value>,
 }
 
 /// A bulletin.

@@ -136,8 +136,19 @@ fn is_sensitive(d: &ProcessorDescriptor, name: &str) -> bool {
 
 /// Masks the sensitive values of a processor view, and hides them in its validation errors.
 pub fn mask_processor(d: &ProcessorDescriptor, store: Option<&Arc<dyn SecretStore>>, view: &mut ProcessorView) {
+    mask_properties(d, store, &mut view.properties, &mut view.validation_errors);
+}
+
+/// Masks the sensitive values among `properties` of a component of type `d` (a processor
+/// or a controller service), and hides them in its `errors`.
+pub fn mask_properties(
+    d: &ProcessorDescriptor,
+    store: Option<&Arc<dyn SecretStore>>,
+    properties: &mut BTreeMap<String, String>,
+    errors: &mut [String],
+) {
     let mut hidden: Vec<(String, String)> = Vec::new();
-    for (name, value) in view.properties.iter_mut() {
+    for (name, value) in properties.iter_mut() {
         if is_sensitive(d, name) && !value.is_empty() {
             let plain = match store {
                 Some(s) if s.is_sealed(value) => s.reveal(value).unwrap_or_default(),
@@ -148,7 +159,7 @@ pub fn mask_processor(d: &ProcessorDescriptor, store: Option<&Arc<dyn SecretStor
         }
     }
     if !hidden.is_empty() {
-        for e in view.validation_errors.iter_mut() {
+        for e in errors.iter_mut() {
             *e = scrub(e, &hidden);
         }
     }

@@ -93,11 +93,16 @@ pub struct FlowChange {
     pub action: &'static str,
 }
 
+mod services;
+
+pub use services::{NewService, ServiceNode, ServicePatch, ServiceView};
+
 struct Graph {
     name: String,
     description: String,
     parameters: BTreeMap<String, String>,
     sensitive_parameters: BTreeSet<String>,
+    services: Vec<Arc<ServiceNode>>,
     processors: Vec<Arc<ProcessorNode>>,
     connections: Vec<(Arc<Connection>, ConnMeta)>,
     labels: Vec<LabelDef>,
@@ -218,6 +223,7 @@ impl FlowController {
                 description: String::new(),
                 parameters: BTreeMap::new(),
                 sensitive_parameters: BTreeSet::new(),
+                services: Vec::new(),
                 processors: Vec::new(),
                 connections: Vec::new(),
                 labels: Vec::new(),
@@ -343,6 +349,7 @@ impl FlowController {
             }
         }
         let parameters = self.sealed_parameters(&def)?;
+        let services = def.controller_services.iter().map(|d| self.build_service(d)).collect::<Result<Vec<_>, _>>()?;
         // Stop everything, keep queues by id, rebuild.
         let old: Vec<Arc<ProcessorNode>> = self.graph.read().processors.clone();
         for n in &old {
@@ -360,6 +367,12 @@ impl FlowController {
             g.parameters = parameters;
             g.sensitive_parameters = def.sensitive_parameters.clone();
             g.labels = def.labels.clone();
+            g.services = services.clone();
+        }
+        for (sv, d) in services.iter().zip(&def.controller_services) {
+            if d.enabled {
+                self.enable_on_load(sv);
+            }
         }
         let mut to_start = Vec::new();
         for p in &def.processors {
@@ -452,6 +465,7 @@ impl FlowController {
             description: g.description.clone(),
             parameters: g.parameters.clone(),
             sensitive_parameters: g.sensitive_parameters.clone(),
+            controller_services: g.services.iter().map(|sv| self.service_def(sv)).collect(),
             processors,
             connections,
             labels: g.labels.clone(),
@@ -1225,8 +1239,11 @@ impl FlowController {
         // Recursive: validate_node runs under snapshot()'s read guard; a plain read would
         // deadlock behind a queued writer.
         let props = self.resolve_properties(&n.descriptor, &cfg.properties)?;
-        ProcessContext::new(n.id.clone(), Arc::from(cfg.name.as_str()), n.descriptor.clone(), &props)
-            .map_err(|e| e.to_string())
+        let services = self.services_for(&n.descriptor, &cfg.properties)?;
+        let mut ctx = ProcessContext::new(n.id.clone(), Arc::from(cfg.name.as_str()), n.descriptor.clone(), &props)
+            .map_err(|e| e.to_string())?;
+        ctx.set_services(services);
+        Ok(ctx)
     }
 
     /// The flow's parameters with sensitive values sealed by the secret store (when one is set).

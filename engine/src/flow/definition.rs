@@ -32,6 +32,9 @@ pub struct FlowDefinition {
     /// sensitive properties may reference them.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub sensitive_parameters: BTreeSet<String>,
+    /// Controller services: shared clients that processors reference by id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub controller_services: Vec<ServiceDef>,
     /// Processors.
     #[serde(default)]
     pub processors: Vec<ProcessorDef>,
@@ -51,6 +54,7 @@ impl Default for FlowDefinition {
             description: String::new(),
             parameters: BTreeMap::new(),
             sensitive_parameters: BTreeSet::new(),
+            controller_services: Vec::new(),
             processors: Vec::new(),
             connections: Vec::new(),
             labels: Vec::new(),
@@ -97,6 +101,29 @@ pub struct ProcessorDef {
     /// Retry of some relationships.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryConfig>,
+    /// Comments.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub comments: String,
+}
+
+/// A controller service in the flow file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceDef {
+    /// Unique id within the flow (processors' service properties hold it).
+    pub id: String,
+    /// Service type name, e.g. `DBCPConnectionPool`.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// Display name (defaults to the type).
+    #[serde(default)]
+    pub name: String,
+    /// Property values by name (sorted; sensitive ones sealed).
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    /// Whether it is enabled when the flow loads.
+    #[serde(default)]
+    pub enabled: bool,
     /// Comments.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub comments: String,

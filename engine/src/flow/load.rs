@@ -105,6 +105,25 @@ pub fn check_structure(def: &FlowDefinition, registry: &Registry) -> Result<(), 
             issues.push(FlowIssue { path: format!("processors[{i}].{field}"), message: msg.to_string() });
         }
     }
+    for (i, sv) in def.controller_services.iter().enumerate() {
+        if sv.id.trim().is_empty() {
+            issues
+                .push(FlowIssue { path: format!("controller_services[{i}].id"), message: "must not be empty".into() });
+        }
+        if !ids.insert(sv.id.as_str()) {
+            issues.push(FlowIssue {
+                path: format!("controller_services[{i}].id"),
+                message: format!("duplicate id '{}'", sv.id),
+            });
+        }
+        if registry.service_type(&sv.type_name).is_none() {
+            let known: Vec<String> = registry.service_types().map(|t| t.descriptor.type_name.clone()).collect();
+            issues.push(FlowIssue {
+                path: format!("controller_services[{i}].type"),
+                message: format!("unknown controller service type '{}' (known: {})", sv.type_name, known.join(", ")),
+            });
+        }
+    }
     for (i, c) in def.connections.iter().enumerate() {
         if !ids.insert(c.id.as_str()) {
             issues

@@ -5,6 +5,6 @@ pub mod definition;
 pub mod load;
 pub mod view;
 
-pub use controller::{Download, EngineConfig, FlowChange, FlowController};
+pub use controller::{Download, EngineConfig, FlowChange, FlowController, NewService, ServicePatch, ServiceView};
 pub use definition::FlowDefinition;
 pub use load::{FlowError, FlowIssue, parse_flow};

@@ -19,7 +19,7 @@ use super::common::{
     Backoff, close_database, connection_properties, database_for_trigger, db_unavailable, recovered, reopen_database,
     validate_url,
 };
-use super::db::{Database, Failure};
+use super::db::Failure;
 use super::output::{FORMATS, OutputFormat, ResultSpec, set_fragments, write_results};
 
 const QUERY: &str = "SQL select query";
@@ -89,7 +89,7 @@ fn descriptor() -> ProcessorDescriptor {
 /// The processor.
 #[derive(Default)]
 pub struct ExecuteSql {
-    db: Option<Database>,
+    db: Option<super::common::DbHandle>,
     backoff: Backoff,
 }
 

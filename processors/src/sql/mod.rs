@@ -1,10 +1,10 @@
 //! Database processors: ExecuteSQL, PutSQL, PutDatabaseRecord and QueryDatabaseTable, for
 //! PostgreSQL (`tokio-postgres` with a `deadpool-postgres` pool) and SQLite (`rusqlite`).
 //!
-//! NiFi shares a connection pool between processors as a controller service
-//! (DBCPConnectionPool); Sluice has no controller services yet, so each processor carries
-//! the pool's properties (Database Connection URL, Database User, Password, Max Total
-//! Connections) and owns its pool from `on_scheduled` to `on_stopped`.
+//! As in NiFi, processors share a pool through a DBCPConnectionPool controller service named
+//! by their 'Database Connection Pooling Service' property; a processor may instead carry the
+//! pool's properties itself (Database Connection URL, Database User, Password, Max Total
+//! Connections) and own its pool from `on_scheduled` to `on_stopped`.
 
 mod args;
 mod common;
@@ -14,6 +14,7 @@ mod output;
 mod pg;
 mod records;
 
+pub mod dbcp_connection_pool;
 pub mod execute_sql;
 pub mod put_database_record;
 pub mod put_sql;
@@ -25,6 +26,7 @@ use sluice_engine::Registry;
 
 /// Registers the processors of this group.
 pub fn register_all(registry: &mut Registry) {
+    dbcp_connection_pool::register(registry);
     execute_sql::register(registry);
     put_sql::register(registry);
     put_database_record::register(registry);

@@ -19,7 +19,7 @@ use super::common::{
     Backoff, close_database, connection_properties, database_for_trigger, db_unavailable, recovered, reopen_database,
     validate_url,
 };
-use super::db::{Conn, Database, DbError, ErrorKind, Failure, SqlValue, TableInfo};
+use super::db::{Conn, DbError, ErrorKind, Failure, SqlValue, TableInfo};
 use super::records::{READERS, ReadFailure, RecordFormat, read_records};
 
 const READER: &str = "Record Reader";
@@ -127,7 +127,7 @@ enum StatementType {
 /// The processor.
 #[derive(Default)]
 pub struct PutDatabaseRecord {
-    db: Option<Database>,
+    db: Option<super::common::DbHandle>,
     backoff: Backoff,
 }
 

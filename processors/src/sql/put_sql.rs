@@ -19,7 +19,7 @@ use super::common::{
     Backoff, close_database, connection_properties, database_for_trigger, db_unavailable, recovered, reopen_database,
     validate_url,
 };
-use super::db::{Conn, Database, DbError, ErrorKind, SqlValue};
+use super::db::{Conn, DbError, ErrorKind, SqlValue};
 
 const STATEMENT: &str = "SQL Statement";
 const BATCH: &str = "Batch Size";
@@ -82,7 +82,7 @@ fn descriptor() -> ProcessorDescriptor {
 /// The processor.
 #[derive(Default)]
 pub struct PutSql {
-    db: Option<Database>,
+    db: Option<super::common::DbHandle>,
     backoff: Backoff,
 }
 

@@ -24,7 +24,7 @@ use sluice_engine::{
 use super::common::{
     Backoff, close_database, connection_properties, db_unavailable, recovered, reopen_database, validate_url,
 };
-use super::db::{Cell, Database, Failure, SqlValue};
+use super::db::{Cell, Failure, SqlValue};
 use super::output::{FORMATS, OutputFormat, ResultSpec, set_fragments, write_results};
 
 const TABLE: &str = "Table Name";
@@ -128,7 +128,7 @@ struct State {
 /// The processor.
 #[derive(Default)]
 pub struct QueryDatabaseTable {
-    db: Option<Database>,
+    db: Option<super::common::DbHandle>,
     backoff: Backoff,
     state: Arc<Mutex<State>>,
     state_file: Option<PathBuf>,

@@ -144,11 +144,21 @@ pub(crate) async fn stop_all(
     .await
 }
 
-/// Every processor type's descriptor.
+/// Every processor type's descriptor, and every controller service type's (with the API it provides).
 #[utoipa::path(get, path = "/api/processor-types", tag = "flow", responses((status = 200, body = crate::openapi::ProcessorTypes)))]
 pub(crate) async fn processor_types(State(s): State<AppState>) -> Json<serde_json::Value> {
     let types: Vec<_> = s.controller.registry().descriptors().map(|d| d.as_ref().clone()).collect();
-    Json(serde_json::json!({ "processor_types": types }))
+    let services: Vec<serde_json::Value> = s
+        .controller
+        .registry()
+        .service_types()
+        .map(|t| {
+            let mut v = serde_json::to_value(t.descriptor.as_ref()).unwrap_or_default();
+            v["provides"] = serde_json::Value::String(t.provides.clone());
+            v
+        })
+        .collect();
+    Json(serde_json::json!({ "processor_types": types, "controller_service_types": services }))
 }
 
 /// A label's content.

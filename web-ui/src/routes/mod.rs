@@ -7,6 +7,7 @@ pub(crate) mod flow;
 pub(crate) mod flowfiles;
 pub(crate) mod processors;
 pub(crate) mod provenance;
+pub(crate) mod services;
 
 use sluice_engine::FlowController;
 use sluice_engine::flow::view::{FlowView, ProcessorView};
@@ -33,6 +34,10 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(processors::stop))
         .routes(routes!(processors::validate))
         .routes(routes!(processors::history))
+        .routes(routes!(services::list, services::create))
+        .routes(routes!(services::get_one, services::patch, services::delete))
+        .routes(routes!(services::enable))
+        .routes(routes!(services::disable))
         .routes(routes!(connections::create))
         .routes(routes!(connections::get_one, connections::patch, connections::delete))
         .routes(routes!(connections::list_queue, connections::empty_queue))

@@ -109,7 +109,7 @@ pub(crate) async fn patch(
 #[into_params(parameter_in = Query)]
 pub(crate) struct RevisionQuery {
     /// The revision the client last saw (stale = 409).
-    revision: Option<u64>,
+    pub(crate) revision: Option<u64>,
 }
 
 /// Removes a processor and its (empty) connections.

@@ -14,6 +14,7 @@ pub mod json;
 pub mod nats;
 pub mod network;
 pub mod s3;
+pub mod services;
 pub mod sql;
 pub mod text;
 
@@ -38,6 +39,7 @@ pub fn register_all(registry: &mut Registry) {
     http::register_all(registry);
     network::register_all(registry);
     files::register_all(registry);
+    services::register_all(registry);
     s3::register_all(registry);
     sql::register_all(registry);
     nats::register_all(registry);

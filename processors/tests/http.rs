@@ -526,3 +526,115 @@ fn invoke_http_server_lost_between_requests() {
     r.run(1).unwrap();
     assert_eq!(r.count("Failure"), 1);
 }
+
+/// A test CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in
+/// `dir`; returns the CA and the server's certificate and key (DER) for the server.
+fn test_pki(
+    dir: &std::path::Path,
+) -> (rustls::pki_types::CertificateDer<'static>, rustls::pki_types::CertificateDer<'static>, Vec<u8>) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "Sluice test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let srv_key = KeyPair::generate().unwrap();
+    let srv = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .unwrap()
+        .signed_by(&srv_key, &ca, &ca_key)
+        .unwrap();
+    let cli_key = KeyPair::generate().unwrap();
+    let mut cli_params = CertificateParams::new(vec!["sluice-client".to_string()]).unwrap();
+    cli_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cli = cli_params.signed_by(&cli_key, &ca, &ca_key).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("client.pem"), cli.pem()).unwrap();
+    std::fs::write(dir.join("client.key"), cli_key.serialize_pem()).unwrap();
+    (ca.der().clone(), srv.der().clone(), srv_key.serialize_der())
+}
+
+/// An HTTPS server on 127.0.0.1 answering "secure" at any path; with `client_ca` it asks
+/// for a client certificate signed by that CA (mutual TLS).
+fn https_server(
+    cert: rustls::pki_types::CertificateDer<'static>,
+    key: Vec<u8>,
+    client_ca: Option<rustls::pki_types::CertificateDer<'static>>,
+) -> u16 {
+    use axum::routing::any;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder =
+        rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().unwrap();
+    let builder = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(ca).unwrap();
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build().unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.into());
+    let mut config = builder.with_single_cert(vec![cert], key).unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().route("/{*p}", any(|| async { "secure" }));
+    runtime().spawn(async move {
+        let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
+        axum_server::from_tcp_rustls(listener, tls).serve(app.into_make_service()).await.unwrap();
+    });
+    port
+}
+
+/// InvokeHTTP over TLS with a StandardSSLContextService: a server signed by a private CA is
+/// refused without the service (Failure) and reached with it; a server asking for a client
+/// certificate is reached only when the service presents one; a service whose files are
+/// missing or incomplete stays disabled and the processor is invalid, naming it.
+#[test]
+fn invoke_http_tls_with_an_ssl_context_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_pki(dir.path());
+    let port = https_server(cert.clone(), key.clone(), None);
+    let mtls_port = https_server(cert, key, Some(ca));
+    let p = |f: &str| dir.path().join(f).display().to_string();
+    let trust = [("Trusted CA Certificates", p("ca.pem")), ("Use System Trust Store", "false".to_string())];
+    let with_client =
+        [trust[0].clone(), trust[1].clone(), ("Client Certificate", p("client.pem")), ("Client Key", p("client.key"))];
+    let call = |port: u16, service: Option<&[(&str, String)]>| {
+        let mut r = invoke(&format!("https://127.0.0.1:{port}/x"));
+        if let Some(props) = service {
+            let props: Vec<(&str, &str)> = props.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            r.add_service("tls", "StandardSSLContextService", &props);
+            r.set_property("SSL Context Service", "tls");
+        }
+        r.enqueue("", &[]);
+        r.run(1).unwrap();
+        r
+    };
+
+    let mut r = call(port, None);
+    let failed = r.output("Failure");
+    assert_eq!(failed.len(), 1, "a private CA is not trusted by default");
+    let mut r = call(port, Some(&trust));
+    assert_eq!(r.count("Response"), 1, "{:?}", r.output("Failure").first().map(|f| f.attributes.clone()));
+    assert_eq!(TestRunner::content(&r.output("Response")[0]), "secure");
+
+    assert_eq!(call(mtls_port, Some(&trust)).count("Failure"), 1, "no client certificate: the handshake fails");
+    let mut r = call(mtls_port, Some(&with_client));
+    assert_eq!(r.count("Response"), 1, "{:?}", r.output("Failure").first().map(|f| f.attributes.clone()));
+
+    let mut r = invoke(&format!("https://127.0.0.1:{port}/x"));
+    r.add_service("tls", "StandardSSLContextService", &[("Trusted CA Certificates", "/no/such/ca.pem")]);
+    r.set_property("SSL Context Service", "tls");
+    let errs = r.validation_errors();
+    assert!(errs.iter().any(|e| e.contains("controller service 'tls' is disabled")), "{errs:?}");
+    let view = r.controller.service("tls").unwrap();
+    assert!(view.validation_errors.iter().any(|e| e.contains("cannot read /no/such/ca.pem")), "{view:?}");
+    let mut r = invoke(&format!("https://127.0.0.1:{port}/x"));
+    r.add_service("tls", "StandardSSLContextService", &[("Client Certificate", &p("client.pem"))]);
+    r.set_property("SSL Context Service", "tls");
+    r.validation_errors();
+    let view = r.controller.service("tls").unwrap();
+    assert!(view.validation_errors.iter().any(|e| e.contains("go together")), "{view:?}");
+}

@@ -348,3 +348,42 @@ fn server_down_yields_with_a_bulletin_and_retries_later() {
     assert_eq!(l.count("success"), 0);
     assert!(l.bulletins().iter().any(|m| m.contains("unavailable")), "{:?}", l.bulletins());
 }
+
+/// Credentials from an AWSCredentialsProviderControllerService: PutS3Object and
+/// FetchS3Object take their keys from the shared service and round-trip an object; keys set
+/// both on the processor and through the service are refused; a service with keys the
+/// server does not know gives the same 403 routing as keys on the processor.
+#[test]
+fn s3_processors_use_an_aws_credentials_service() {
+    let b = bucket("creds");
+    let shared = |ty: &str, ep: &str, key_id: &str| {
+        let mut r = TestRunner::new(sluice_processors::registry(), ty);
+        configure(&mut r, ep, &b);
+        r.remove_property("Access Key ID").remove_property("Secret Access Key");
+        r.add_service(
+            "aws",
+            "AWSCredentialsProviderControllerService",
+            &[("Access Key ID", key_id), ("Secret Access Key", "testing")],
+        );
+        r.set_property("AWS Credentials Provider service", "aws");
+        r
+    };
+    let mut p = shared("PutS3Object", endpoint(), "testing");
+    p.enqueue("through the service", &[("filename", "svc.txt")]);
+    p.run(1).unwrap();
+    assert_eq!(p.count("success"), 1, "{:?}", p.output("failure").first().map(|f| f.attributes.to_btree()));
+    let mut f = shared("FetchS3Object", endpoint(), "testing");
+    f.enqueue("", &[("filename", "svc.txt")]);
+    f.run(1).unwrap();
+    assert_eq!(TestRunner::content(&f.output("success")[0]), "through the service");
+
+    f.set_property("Access Key ID", "testing").set_property("Secret Access Key", "testing");
+    f.enqueue("", &[("filename", "svc.txt")]);
+    let err = f.run(1).unwrap_err();
+    assert!(err.contains("not both"), "{err}");
+
+    let mut denied = shared("PutS3Object", auth_endpoint(), "unknown-key");
+    denied.enqueue("x", &[("filename", "k")]);
+    denied.run(1).unwrap();
+    assert_eq!(denied.output("failure")[0].attr("s3.statusCode"), Some("403"));
+}

@@ -31,6 +31,7 @@ const MAX_ATTR_LEN: &str = "Max Length To Put In Attribute";
 const USERNAME: &str = "Basic Authentication Username";
 const PASSWORD: &str = "Basic Authentication Password";
 const PENALIZE_NO_RETRY: &str = "Penalize on \"No Retry\"";
+const SSL_CONTEXT: &str = "SSL Context Service";
 
 /// Relationship names (NiFi's).
 pub const ORIGINAL: &str = "Original";
@@ -146,6 +147,14 @@ fn descriptor() -> ProcessorDescriptor {
             .default_value("false")
             .allowable(&[("true", "penalize"), ("false", "do not penalize")]),
     )
+    .property(
+        PropertyDescriptor::new(SSL_CONTEXT)
+            .description(
+                "A StandardSSLContextService with the CA certificates to trust (a private CA, a self-signed server) and \
+                 the client certificate to present (mutual TLS); the system's roots otherwise",
+            )
+            .identifies_service(crate::services::ssl_context::API),
+    )
     .relationship(Relationship::new(ORIGINAL, "The input flowfile after a 2xx answer"))
     .relationship(Relationship::new(RESPONSE, "The response body of a 2xx answer (of every answer with Always Output Response)"))
     .relationship(Relationship::new(RETRY, "The input flowfile after a 5xx answer (penalized)"))
@@ -227,7 +236,14 @@ impl Processor for InvokeHttp {
         } else {
             reqwest::redirect::Policy::none()
         };
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if ctx.property(SSL_CONTEXT).is_some_and(|v| !v.trim().is_empty()) {
+            let tls = ctx
+                .service::<crate::services::ssl_context::TlsContext>(SSL_CONTEXT)
+                .ok_or_else(|| ProcessError::Config(format!("'{SSL_CONTEXT}' does not name an enabled TLS context")))?;
+            builder = tls.apply(builder);
+        }
+        let client = builder
             .connect_timeout(ctx.duration(CONNECT_TIMEOUT)?.unwrap_or(Duration::from_secs(5)))
             .read_timeout(ctx.duration(READ_TIMEOUT)?.unwrap_or(Duration::from_secs(15)))
             .redirect(redirect)

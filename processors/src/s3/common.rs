@@ -31,6 +31,8 @@ pub const ENDPOINT: &str = "Endpoint Override URL";
 pub const PATH_STYLE: &str = "Use Path Style Access";
 /// Request timeout.
 pub const TIMEOUT: &str = "Communications Timeout";
+/// The shared credentials to use instead of the keys above (NiFi's property name).
+pub const CREDENTIALS_SERVICE: &str = "AWS Credentials Provider service";
 
 /// The Bucket property (expressions: per flowfile where there is one).
 pub fn bucket_property() -> PropertyDescriptor {
@@ -49,6 +51,12 @@ pub fn key_property() -> PropertyDescriptor {
 /// Region, credentials, endpoint, path style and timeout: the connection properties.
 pub fn connection_properties() -> Vec<PropertyDescriptor> {
     vec![
+        PropertyDescriptor::new(CREDENTIALS_SERVICE)
+            .description(
+                "An AWSCredentialsProviderControllerService whose keys this processor uses (shared with other S3 \
+                 processors); leave the Access Key ID and Secret Access Key empty when set",
+            )
+            .identifies_service(crate::services::aws_credentials::API),
         PropertyDescriptor::new(REGION)
             .description("The AWS region of the bucket (any value an S3-compatible server accepts with an endpoint override)")
             .required()
@@ -91,6 +99,7 @@ struct Settings {
     region: String,
     key_id: Option<String>,
     secret: Option<String>,
+    token: Option<String>,
     endpoint: Option<String>,
     path_style: bool,
     timeout: Duration,
@@ -105,10 +114,26 @@ impl Clients {
         if key_id.is_some() != secret.is_some() {
             return Err(ProcessError::Config("set both Access Key ID and Secret Access Key, or neither".into()));
         }
+        let mut token = None;
+        let (key_id, secret) = if ctx.property(CREDENTIALS_SERVICE).is_some_and(|v| !v.trim().is_empty()) {
+            if key_id.is_some() {
+                return Err(ProcessError::Config(format!(
+                    "set either '{CREDENTIALS_SERVICE}' or the Access Key ID and Secret Access Key, not both"
+                )));
+            }
+            let c = ctx.service::<crate::services::aws_credentials::AwsCredentials>(CREDENTIALS_SERVICE).ok_or_else(
+                || ProcessError::Config(format!("'{CREDENTIALS_SERVICE}' does not name enabled credentials")),
+            )?;
+            token = c.token.clone();
+            (Some(c.key_id.clone()), Some(c.secret.clone()))
+        } else {
+            (key_id, secret)
+        };
         self.settings = Some(Settings {
             region: ctx.value(REGION)?.unwrap_or_else(|| "us-west-2".into()),
             key_id,
             secret,
+            token,
             endpoint: non_empty(ctx.value(ENDPOINT)?),
             path_style: ctx.bool(PATH_STYLE)?.unwrap_or(false),
             timeout: ctx.duration(TIMEOUT)?.unwrap_or(Duration::from_secs(30)).max(Duration::from_millis(100)),
@@ -127,6 +152,9 @@ impl Clients {
         b = b.with_bucket_name(bucket).with_region(&s.region);
         if let (Some(k), Some(sec)) = (&s.key_id, &s.secret) {
             b = b.with_access_key_id(k).with_secret_access_key(sec);
+        }
+        if let Some(t) = &s.token {
+            b = b.with_token(t);
         }
         let mut options =
             ClientOptions::new().with_timeout(s.timeout).with_connect_timeout(s.timeout.min(Duration::from_secs(10)));

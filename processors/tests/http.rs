@@ -227,8 +227,12 @@ fn listen_http_back_pressure_answers_503_and_every_200_is_queued() {
             tasks.push(tokio::spawn(async move {
                 let mut out = Vec::new();
                 for j in 0..8 {
-                    let s =
-                        c.post(&url).body(format!("{i}-{j}")).send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+                    let s = match c.post(&url).body(format!("{i}-{j}")).send().await {
+                        // A 503 must tell the client when to come back.
+                        Ok(r) if r.status() == 503 && r.headers().get("retry-after").is_none() => 1,
+                        Ok(r) => r.status().as_u16(),
+                        Err(_) => 0,
+                    };
                     out.push(s);
                 }
                 out
@@ -242,7 +246,11 @@ fn listen_http_back_pressure_answers_503_and_every_200_is_queued() {
     });
     let ok = statuses.iter().filter(|s| **s == 200).count();
     let unavailable = statuses.iter().filter(|s| **s == 503).count();
-    assert_eq!(ok + unavailable, statuses.len(), "only 200 and 503 expected: {statuses:?}");
+    assert_eq!(
+        ok + unavailable,
+        statuses.len(),
+        "only 200 and 503 with Retry-After expected (1 = no Retry-After): {statuses:?}"
+    );
     let queued = controller.find_connection("queue").unwrap().queued_count() as usize;
     assert!(queued >= 50, "the connection reached its threshold ({queued})");
     assert!(unavailable > 0, "back pressure must refuse some requests");
@@ -637,4 +645,91 @@ fn invoke_http_tls_with_an_ssl_context_service() {
     r.validation_errors();
     let view = r.controller.service("tls").unwrap();
     assert!(view.validation_errors.iter().any(|e| e.contains("go together")), "{view:?}");
+}
+
+/// A server that answers with the request's method, demands basic authentication
+/// (sluice / s3cret) and records the client port of every request, to see connections reused.
+fn method_server() -> (u16, Arc<std::sync::Mutex<Vec<u16>>>) {
+    use axum::extract::ConnectInfo;
+    use axum::http::{HeaderMap, Method, StatusCode};
+    use axum::routing::any;
+    let ports = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = ports.clone();
+    let app = axum::Router::new().route(
+        "/m",
+        any(
+            move |method: Method,
+                  ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+                  headers: HeaderMap,
+                  body: axum::body::Bytes| {
+                let seen = seen.clone();
+                async move {
+                    seen.lock().unwrap().push(peer.port());
+                    // "sluice:s3cret" in base64.
+                    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Basic c2x1aWNlOnMzY3JldA==")
+                    {
+                        return (
+                            StatusCode::UNAUTHORIZED,
+                            [("www-authenticate", "Basic realm=\"test\"")],
+                            String::new(),
+                        );
+                    }
+                    (StatusCode::OK, [("x-method", "")], format!("{method} {}", body.len()))
+                }
+            },
+        ),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    runtime().spawn(async move {
+        let l = tokio::net::TcpListener::from_std(listener).unwrap();
+        axum::serve(l, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
+    });
+    (port, ports)
+}
+
+/// Every method InvokeHTTP offers reaches the server as that method (a body only with POST,
+/// PUT and PATCH; HEAD answers without one); wrong or missing basic-auth credentials give a
+/// 401 routed to No Retry; and the requests of one processor reuse one kept-alive connection.
+#[test]
+fn invoke_http_every_method_basic_auth_and_connection_reuse() {
+    let (port, ports) = method_server();
+    let mut r = invoke(&format!("http://127.0.0.1:{port}/m"));
+    r.set_property("HTTP Method", "${m}")
+        .set_property("Basic Authentication Username", "sluice")
+        .set_property("Basic Authentication Password", "s3cret");
+    let methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+    for m in methods {
+        r.enqueue("12345", &[("m", m)]);
+    }
+    r.run(methods.len()).unwrap();
+    let orig = r.output("Original");
+    assert_eq!(
+        orig.len(),
+        methods.len(),
+        "no retry: {:?}",
+        r.output("No Retry").iter().map(|f| f.attributes.to_btree()).collect::<Vec<_>>()
+    );
+    let mut bodies: Vec<String> = r.output("Response").iter().map(TestRunner::content).collect();
+    bodies.sort();
+    let mut want: Vec<String> =
+        ["DELETE 0", "GET 0", "OPTIONS 0", "PATCH 5", "POST 5", "PUT 5"].iter().map(|s| s.to_string()).collect();
+    want.push(String::new()); // HEAD: the answer has no body
+    want.sort();
+    assert_eq!(bodies, want);
+    let distinct: std::collections::HashSet<u16> = ports.lock().unwrap().iter().copied().collect();
+    assert_eq!(distinct.len(), 1, "7 requests over one kept-alive connection: {:?}", ports.lock().unwrap());
+
+    for (user, pass) in [(None, None), (Some("sluice"), Some("wrong"))] {
+        let mut r = invoke(&format!("http://127.0.0.1:{port}/m"));
+        if let (Some(u), Some(p)) = (user, pass) {
+            r.set_property("Basic Authentication Username", u).set_property("Basic Authentication Password", p);
+        }
+        r.enqueue("", &[]);
+        r.run(1).unwrap();
+        let nr = r.output("No Retry");
+        assert_eq!(nr.len(), 1, "bad credentials ({user:?}): No Retry");
+        assert_eq!(nr[0].attr("invokehttp.status.code"), Some("401"));
+    }
 }

@@ -733,3 +733,126 @@ async fn openapi_schemas_match_real_answers() {
     check("Lineage", &lineage);
     s.stop().await;
 }
+
+/// `GET /api/flowfiles/{uuid}/content`: a malformed uuid is a 400 JSON error naming it, an
+/// unknown one a 404 JSON error naming it; a queued flowfile's content still answers 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flowfile_content_malformed_and_unknown_uuid() {
+    let s = start().await;
+    let (g, _u, _l, c1, _c2) = s.small_flow("100 ms").await;
+    let (st, v) = s.post(&format!("/api/processors/{g}/start"), json!({})).await;
+    assert_eq!(st, 200, "{v}");
+    eventually(
+        10,
+        || async { s.get_json(&format!("/api/connections/{c1}/queue")).await.1["total"].as_u64().unwrap_or(0) >= 1 },
+        "a queued flowfile",
+    )
+    .await;
+    s.post(&format!("/api/processors/{g}/stop"), json!({})).await;
+    let (_, q) = s.get_json(&format!("/api/connections/{c1}/queue?limit=1")).await;
+    let queued = q["flowfiles"][0]["uuid"].as_str().unwrap().to_string();
+    let res = s.get(&format!("/api/flowfiles/{queued}/content")).await;
+    assert_eq!(res.status(), 200, "a queued flowfile's content");
+    assert_eq!(res.bytes().await.unwrap().len(), 10);
+
+    for bad in ["not-a-uuid", "12345", "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz"] {
+        let (st, v) = s.get_json(&format!("/api/flowfiles/{bad}/content")).await;
+        assert_eq!(st, 400, "malformed uuid {bad}: {v}");
+        let msg = v["error"].as_str().unwrap_or_else(|| panic!("JSON error body: {v}"));
+        assert!(msg.contains(bad) && msg.contains("not a flowfile uuid"), "{msg}");
+    }
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let (st, v) = s.get_json(&format!("/api/flowfiles/{unknown}/content")).await;
+    assert_eq!(st, 404, "unknown uuid: {v}");
+    let msg = v["error"].as_str().unwrap_or_else(|| panic!("JSON error body: {v}"));
+    assert!(msg.contains(&unknown), "{msg}");
+    s.stop().await;
+}
+
+/// Provenance content that the content repository no longer holds: with an archive that keeps
+/// nothing, once the flowfiles are dropped and the repository cleans up, the input and output
+/// content of their events answer 404 with a JSON error saying the content aged out (and the
+/// event says the content is no longer available); before that, the same content was served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provenance_content_aged_out_is_404() {
+    let s = start_with_engine(|c| {
+        // Every claim closes its segment, and a released segment is removed at the next cleanup.
+        c.content_config.max_appendable_size = 1;
+        c.content_config.archive_max_age = Duration::ZERO;
+        c.content_config.archive_max_bytes = 0;
+    })
+    .await;
+    let g = s
+        .add(json!({"type": "GenerateFlowFile", "name": "gen",
+                    "properties": {"Batch Size": "1", "File Size": "10 B", "Unique FlowFiles": "true"},
+                    "scheduling": {"period": "100 ms"}}))
+        .await;
+    let l = s.add(json!({"type": "LogAttribute", "name": "log", "auto_terminated_relationships": ["success"]})).await;
+    let (st, c) = s
+        .post("/api/connections", json!({"source": g["id"], "destination": l["id"], "relationships": ["success"]}))
+        .await;
+    assert_eq!(st, 201, "{c}");
+    let (g, c) = (g["id"].as_str().unwrap().to_string(), c["id"].as_str().unwrap().to_string());
+    s.post(&format!("/api/processors/{g}/start"), json!({})).await;
+    eventually(
+        10,
+        || async { s.get_json(&format!("/api/connections/{c}/queue")).await.1["total"].as_u64().unwrap_or(0) >= 2 },
+        "queued flowfiles",
+    )
+    .await;
+    s.post(&format!("/api/processors/{g}/stop"), json!({})).await;
+    let (_, q) = s.get_json(&format!("/api/connections/{c}/queue?limit=1")).await;
+    let uuid = q["flowfiles"][0]["uuid"].as_str().unwrap().to_string();
+
+    let mut create = None;
+    for _ in 0..300 {
+        let (_, v) = s.get_json(&format!("/api/provenance?flowfile={uuid}&type=CREATE")).await;
+        create = v["events"][0]["id"].as_u64();
+        if create.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let create = create.expect("CREATE event");
+    // While the flowfile is queued its content is live: served, and cleanup keeps it.
+    s.controller.runtime().content.cleanup();
+    let res = s.get(&format!("/api/provenance/events/{create}/content/output")).await;
+    assert_eq!(res.status(), 200, "live content is served");
+    let live = res.bytes().await.unwrap();
+    assert_eq!(live.len(), 10);
+
+    let (st, _) = s.delete(&format!("/api/connections/{c}/queue")).await;
+    assert_eq!(st, 200);
+    let mut drop_id = None;
+    for _ in 0..300 {
+        let (_, v) = s.get_json(&format!("/api/provenance?flowfile={uuid}&type=DROP")).await;
+        drop_id = v["events"][0]["id"].as_u64();
+        if drop_id.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let drop_id = drop_id.expect("DROP event");
+
+    // The released segment goes at the repository's next cleanup (the engine runs one a minute).
+    eventually(
+        10,
+        || async {
+            s.controller.runtime().content.cleanup();
+            s.get(&format!("/api/provenance/events/{create}/content/output")).await.status() == 404
+        },
+        "the dropped content to age out",
+    )
+    .await;
+    for (event, which) in [(create, "output"), (drop_id, "input"), (drop_id, "output")] {
+        let (st, v) = s.get_json(&format!("/api/provenance/events/{event}/content/{which}")).await;
+        assert_eq!(st, 404, "{which} of event {event}: {v}");
+        let msg = v["error"].as_str().unwrap_or_else(|| panic!("JSON error body: {v}"));
+        assert!(msg.contains("aged out"), "{which} of event {event}: {msg}");
+        assert!(msg.contains(&format!("{which} of event {event}")), "{msg}");
+    }
+    let (st, d) = s.get_json(&format!("/api/provenance/events/{create}")).await;
+    assert_eq!(st, 200);
+    assert_eq!(d["content_available"]["output"], false, "{d}");
+    s.stop().await;
+}

@@ -196,6 +196,38 @@ async fn without_auth_only_loopback_hosts_and_same_origin_changes() {
     s.stop().await;
 }
 
+/// The `sluice` binary to run: `$SLUICE_BIN` if set (it must exist), else the one of the
+/// profile these tests were built with (`target/<profile>/sluice`, e.g. `target/ci/sluice` in
+/// CI), else `target/ci` or `target/release`. Missing: `None` locally (the caller checks less),
+/// but a failure when `CI` is set, so that CI never passes without running the binary.
+fn sluice_binary() -> Option<std::path::PathBuf> {
+    if let Some(explicit) = std::env::var_os("SLUICE_BIN") {
+        let bin = std::path::PathBuf::from(explicit);
+        assert!(bin.is_file(), "SLUICE_BIN={} does not exist", bin.display());
+        return Some(bin);
+    }
+    let mut candidates = Vec::new();
+    // This test runs as target/<profile>/deps/auth-<hash>; the binary is target/<profile>/sluice.
+    if let Some(profile_dir) = std::env::current_exe().ok().and_then(|e| Some(e.parent()?.parent()?.to_path_buf())) {
+        candidates.push(profile_dir.join("sluice"));
+    }
+    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
+    candidates.extend([target.join("ci/sluice"), target.join("release/sluice")]);
+    if let Some(bin) = candidates.iter().find(|b| b.is_file()) {
+        return Some(bin.clone());
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"));
+    assert!(
+        !ci,
+        "CI is set but the sluice binary is missing (looked for {candidates:?}); build it with \
+         `cargo build --profile ci` or set SLUICE_BIN"
+    );
+    eprintln!("sluice binary not built (looked for {candidates:?}); checked the deciding function only");
+    None
+}
+
+/// A non-loopback address without authentication is refused, by the deciding function and by
+/// the real binary (which exits non-zero with the reason before listening).
 #[test]
 fn non_loopback_without_auth_refuses_to_start() {
     let e = sluice_web::check_listen_policy(&"0.0.0.0:8080".parse().unwrap(), false).unwrap_err().to_string();
@@ -204,12 +236,8 @@ fn non_loopback_without_auth_refuses_to_start() {
     assert!(sluice_web::check_listen_policy(&"0.0.0.0:8080".parse().unwrap(), true).is_ok());
     assert!(sluice_web::check_listen_policy(&"127.0.0.1:8080".parse().unwrap(), false).is_ok());
 
-    // The real binary, when it has been built.
-    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/sluice");
-    if !bin.exists() {
-        eprintln!("{} not built; checked the deciding function only", bin.display());
-        return;
-    }
+    // The real binary: the one built beside these tests (target/ci/sluice in CI).
+    let Some(bin) = sluice_binary() else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(&bin)
         .args(["run", "--listen", "0.0.0.0:0", "--data-dir"])

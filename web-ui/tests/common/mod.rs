@@ -51,13 +51,19 @@ pub struct Server {
 }
 
 pub fn controller(dir: &std::path::Path) -> Arc<FlowController> {
-    let config = EngineConfig {
+    controller_with(dir, |_| {})
+}
+
+/// The test engine on `dir`, with `adjust` applied to its configuration first.
+pub fn controller_with(dir: &std::path::Path, adjust: impl FnOnce(&mut EngineConfig)) -> Arc<FlowController> {
+    let mut config = EngineConfig {
         data_dir: Some(dir.to_path_buf()),
         durability: Durability::Os,
         provenance: true,
         workers: 2,
         ..Default::default()
     };
+    adjust(&mut config);
     let c = FlowController::new(config, registry()).expect("engine");
     c.set_secret_store(Arc::new(sluice_web::secrets::KeyFileSecretStore::open(dir).expect("key")));
     c
@@ -72,6 +78,15 @@ pub async fn start_with(adjust: impl FnOnce(&mut WebConfig)) -> Server {
     let controller = controller(dir.path());
     let mut config = WebConfig { data_dir: Some(dir.path().to_path_buf()), ..Default::default() };
     adjust(&mut config);
+    start_on(dir, controller, config, None).await
+}
+
+/// A server whose engine configuration `adjust` changes (e.g. a content archive that keeps
+/// nothing, so provenance content ages out as soon as the content repository cleans up).
+pub async fn start_with_engine(adjust: impl FnOnce(&mut EngineConfig)) -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let controller = controller_with(dir.path(), adjust);
+    let config = WebConfig { data_dir: Some(dir.path().to_path_buf()), ..Default::default() };
     start_on(dir, controller, config, None).await
 }
 

@@ -1,20 +1,56 @@
 //! Disk full, on the whole engine: a flow streams into a data dir on a small tmpfs; the disk is
 //! filled up. The engine keeps running and says why in a bulletin; once space returns the flow
 //! resumes by itself; every flowfile the source committed is delivered exactly once; and the
-//! data dir opens again cleanly. Needs root (mount); skipped outside CI without it, fails in CI.
+//! data dir opens again cleanly. The sink reads every flowfile's content back from the segment
+//! files (the in-memory copy of small content is turned off) and checks it byte for byte against
+//! what the source wrote. Needs root (mount); skipped outside CI without it, fails in CI.
 
 mod common;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use common::*;
+use parking_lot::Mutex;
+use sluice_engine::content::ContentRepositoryConfig;
 use sluice_engine::node::RunState;
 use sluice_engine::repository::Durability;
-use sluice_engine::{EngineConfig, FlowController};
+use sluice_engine::{
+    EngineConfig, FlowController, ProcessContext, ProcessError, ProcessSession, Processor, ProcessorDescriptor,
+    PropertyDescriptor,
+};
+
+/// Deliveries whose content was not what the source wrote (`payload-<seq>`), by `Key`.
+static MISMATCHES: LazyLock<Mutex<Vec<String>>> = LazyLock::new(|| Mutex::new(Vec::new()));
+
+/// A sink like `Collector` that first reads each flowfile's content through its stream and checks
+/// it is exactly `payload-<seq>` as `CountingSource` wrote it; it records the uuid of what it
+/// checked under its `Key` and every difference in `MISMATCHES`.
+struct ContentCheck;
+impl Processor for ContentCheck {
+    fn on_trigger(&self, ctx: &ProcessContext, s: &mut ProcessSession) -> Result<(), ProcessError> {
+        let key = ctx.property("Key").unwrap_or("default").to_string();
+        let batch = s.get_batch(1000);
+        let mut ids = Vec::with_capacity(batch.len());
+        let mut bad = Vec::new();
+        for ff in batch {
+            let mut got = Vec::new();
+            s.read(&ff)?.read_to_end(&mut got)?;
+            let want = format!("payload-{}", ff.attr("seq").unwrap_or("?"));
+            if got != want.as_bytes() {
+                bad.push(format!("{}: {:?} instead of {want:?}", ff.id, String::from_utf8_lossy(&got)));
+            }
+            ids.push(ff.id);
+            s.remove(ff);
+        }
+        MISMATCHES.lock().extend(bad);
+        SEEN.lock().entry(key).or_default().extend(ids);
+        Ok(())
+    }
+}
 
 struct Unmount(PathBuf);
 impl Drop for Unmount {
@@ -29,9 +65,16 @@ fn engine(dir: &Path) -> Arc<FlowController> {
         durability: Durability::Os,
         provenance: false,
         workers: 2,
+        // No in-memory copy of small content: the sink's reads come from the segment files.
+        content_config: ContentRepositoryConfig { cache_limit: 0, ..Default::default() },
         ..Default::default()
     };
-    FlowController::new(config, registry()).unwrap()
+    let mut r = registry();
+    r.register(
+        ProcessorDescriptor::new("ContentCheck", "checks content").property(PropertyDescriptor::new("Key")),
+        || Box::new(ContentCheck),
+    );
+    FlowController::new(config, r).unwrap()
 }
 
 /// Writes zeros until the file system says it is full.
@@ -48,6 +91,9 @@ fn fill(path: &Path) {
     }
 }
 
+/// A full disk pauses a flow without stopping the engine and with a bulletin; it resumes by itself
+/// once space returns; every flowfile the source committed is delivered once, with content read
+/// back from disk byte-identical to what the source wrote; the data dir opens again cleanly.
 #[test]
 fn a_full_disk_pauses_the_flow_loses_nothing_and_it_resumes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -76,7 +122,7 @@ fn a_full_disk_pauses_the_flow_loses_nothing_and_it_resumes() {
         flow(
             vec![
                 proc("src", "CountingSource", &[("Total", "100000000"), ("Batch", "50"), ("Key", &k)], src),
-                proc("sink", "Collector", &[("Key", &k)], RunState::Running),
+                proc("sink", "ContentCheck", &[("Key", &k)], RunState::Running),
             ],
             vec![conn("c", "src", &["success"], "sink", 10_000)],
         )
@@ -126,8 +172,16 @@ fn a_full_disk_pauses_the_flow_loses_nothing_and_it_resumes() {
     let consumed = counter("sink", |c| &c.flowfiles_in);
     assert_eq!(consumed, produced, "the source committed {produced}, the sink committed {consumed}");
     assert_eq!(unique.len() as u64, produced, "the sink saw {} distinct of {produced}", unique.len());
+    let mismatches = MISMATCHES.lock().clone();
+    assert!(
+        mismatches.is_empty(),
+        "{} deliveries had content other than the source wrote, e.g. {:?}",
+        mismatches.len(),
+        &mismatches[..mismatches.len().min(5)]
+    );
     println!(
-        "committed {produced}, sink deliveries {} (re-deliveries after refused commits: {})",
+        "committed {produced}, sink deliveries {} all with the content written (re-deliveries after refused \
+         commits: {})",
         got.len(),
         got.len() - unique.len()
     );

@@ -6,6 +6,8 @@
 
 mod repository;
 mod segment;
+#[cfg(test)]
+mod tests;
 
 pub use repository::{ContentRepository, ContentRepositoryConfig, ContentStats, ContentWriter};
 

@@ -2,7 +2,7 @@
 //! counts per segment, and an archive of released segments kept for provenance.
 
 use std::collections::HashMap;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,9 @@ use sluice_provenance::ContentRef;
 
 use super::segment::{ActiveSegment, parse_segment_name, segment_path};
 use super::{Content, StoredClaim};
+
+/// File in the repository directory holding an id above every segment the archive removed.
+const NEXT_SEGMENT_FILE: &str = "next-segment";
 
 /// Settings of the content repository.
 #[derive(Clone, Debug)]
@@ -103,7 +106,19 @@ impl ContentRepository {
                 },
             );
         }
-        Ok(Self::build(Some(dir.to_path_buf()), config, max_id + 1, segments))
+        // Ids of segments the archive removed are above every file left; never hand them out
+        // again (provenance events keep naming them).
+        let removed_below = std::fs::read_to_string(dir.join(NEXT_SEGMENT_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        let next = (max_id + 1).max(removed_below);
+        let repo = Self::build(Some(dir.to_path_buf()), config, next, segments);
+        // Created now, so that cleanup only rewrites it in place (which works on a full disk).
+        if let Err(e) = repo.persist_next_segment(dir, next) {
+            tracing::warn!(error = %e, "could not record the next content segment id");
+        }
+        Ok(repo)
     }
 
     fn build(
@@ -216,7 +231,7 @@ impl ContentRepository {
         let now = SystemTime::now();
         let mut doomed = Vec::new();
         {
-            let mut segs = self.segments.lock();
+            let segs = self.segments.lock();
             let mut released: Vec<(u64, SystemTime, u64)> = segs
                 .iter()
                 .filter(|(_, s)| s.refs == 0 && !s.open)
@@ -228,10 +243,29 @@ impl ContentRepository {
                 let too_old = now.duration_since(at).unwrap_or_default() > self.config.archive_max_age;
                 if too_old || archived > self.config.archive_max_bytes {
                     archived -= size;
-                    segs.remove(&id);
                     doomed.push(id);
                 }
             }
+        }
+        if doomed.is_empty() {
+            return 0;
+        }
+        // Record an id above every removed one first, so a restart cannot reuse their ids.
+        let mark = self.next_segment.load(Ordering::Relaxed).max(doomed.iter().max().map_or(0, |m| m + 1));
+        if let Err(e) = self.persist_next_segment(dir, mark) {
+            // Freeing space matters more (the disk may be full); ids may repeat after a restart.
+            tracing::warn!(error = %e, "could not record the next content segment id");
+        }
+        {
+            // Re-check: a segment may have been claimed again (replay) meanwhile.
+            let mut segs = self.segments.lock();
+            doomed.retain(|id| {
+                let gone = segs.get(id).is_some_and(|s| s.refs == 0 && !s.open);
+                if gone {
+                    segs.remove(id);
+                }
+                gone
+            });
         }
         let mut readers = self.readers.lock();
         for id in &doomed {
@@ -241,6 +275,17 @@ impl ContentRepository {
             }
         }
         doomed.len()
+    }
+
+    /// Writes `mark` to the next-segment file: fixed width, overwritten in place, so no write
+    /// after the first needs a new block.
+    fn persist_next_segment(&self, dir: &Path, mark: u64) -> io::Result<()> {
+        let f = OpenOptions::new().create(true).write(true).truncate(false).open(dir.join(NEXT_SEGMENT_FILE))?;
+        f.write_all_at(format!("{mark:020}\n").as_bytes(), 0)?;
+        if self.config.fsync {
+            f.sync_data()?;
+        }
+        Ok(())
     }
 
     /// Current figures.

@@ -108,3 +108,29 @@ export function sparkline(values, { width = 320, height = 56, label = '' } = {})
   svg.setAttribute('aria-label', `${label}: ${values.length} samples, latest ${last}, peak ${Math.max(0, ...values)}`);
   return svg;
 }
+
+/**
+ * A message box for a refused action (role=alert, stays until dismissed or replaced): the
+ * server's own words, its listed reasons, and an optional action button.
+ */
+export function errorNotice(testid) {
+  const text = h('div', { class: 'notice-text', 'data-testid': `${testid}-text` });
+  const list = h('ul', { class: 'notice-details' });
+  const actions = h('span', { class: 'btn-row' });
+  const el = h('div', { class: 'notice notice-error', role: 'alert', 'data-testid': testid, hidden: true },
+    h('span', { class: 'notice-icon', 'aria-hidden': 'true', text: '!' }),
+    h('div', { class: 'notice-body' }, text, list, actions),
+    h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Dismiss the message', 'data-testid': `${testid}-dismiss`, text: '×', onclick: () => el.clear() }));
+  /** Shows `prefix: message` with the error's status; details only when they are reasons (not an echoed object). */
+  el.show = (prefix, err, action) => {
+    const msg = err && err.message ? err.message : String(err || '');
+    text.textContent = prefix ? `${prefix}: ${msg}` : msg;
+    el.dataset.status = err && err.status != null ? String(err.status) : '';
+    list.replaceChildren(...(err && Array.isArray(err.details) ? err.details : []).slice(0, 12)
+      .map((d) => h('li', { text: typeof d === 'string' ? d : d.path ? `${d.path}: ${d.message}` : d.message || JSON.stringify(d) })));
+    actions.replaceChildren(...(action ? [button(action.label, { class: 'btn small', 'data-testid': `${testid}-action`, onclick: action.run })] : []));
+    el.hidden = false;
+  };
+  el.clear = () => { el.hidden = true; text.textContent = ''; list.replaceChildren(); actions.replaceChildren(); el.dataset.status = ''; };
+  return el;
+}

@@ -9,6 +9,8 @@ import { Palette, openQuickAdd } from './palette.js';
 import { History, addComponents, deleteComponents, moveProcessors, replaceFlow, processorSpec, connectionSpec, MASK } from './history.js';
 import { ProcessorPanel } from './panel-processor.js';
 import { ConnectionPanel } from './panel-connection.js';
+import { ServicePanel } from './panel-service.js';
+import { ServicesView, addServiceForm } from './services-view.js';
 import { QueueView } from './queue-view.js';
 import { ProvenanceView } from './provenance-view.js';
 import { BulletinsView } from './bulletins.js';
@@ -60,58 +62,128 @@ function confirmInline(anchor, text, okLabel, onOk) {
 
 // ------------------------------------------------------------------ side panel
 const sideEl = $('#side-panel');
+const PANEL_TITLES = { processor: 'Configure processor', connection: 'Configure connection', service: 'Configure controller service' };
+/** What processor and service panels use to choose, create and open controller services. */
+const serviceHooks = {
+  list: (apiName) => store.servicesProviding(apiName),
+  create: (apiName, anchor, done) => createServicePopover(apiName, anchor, done),
+  open: (id) => panel.open('service', id, { over: true }),
+};
 const panel = {
   current: null,
   dirty: false,
+  // Panels opened over another one (a service opened from a processor's property): each
+  // keeps its draft and comes back with "Back".
+  stack: [],
   setDirty(d) { this.dirty = d; sideEl.classList.toggle('dirty', d); },
-  open(kind, id) {
+  anyDirty() { return this.dirty || this.stack.some((x) => x.dirty); },
+  open(kind, id, { over = false } = {}) {
     if (this.current && this.current.id === id && this.current.kind === kind) { sideEl.querySelector('input, select, textarea, button')?.focus(); return; }
-    if (this.current && this.dirty) {
+    if (over && this.current) {
+      this.stack.push({ view: this.current, dirty: this.dirty, focus: document.activeElement && sideEl.contains(document.activeElement) ? document.activeElement.dataset.testid : null });
+    } else if (this.current && this.anyDirty()) {
       toast('Apply or revert the changes in the side panel first', { kind: 'error' });
       sideEl.querySelector('[data-testid="panel-apply"]')?.focus();
       return;
-    }
-    const ctx = { store, history, canvas, panel, openQueue, openBulletins, deleteSelection, confirmInline };
-    this.current = kind === 'processor' ? new ProcessorPanel(ctx, id) : new ConnectionPanel(ctx, id);
-    this.dirty = false;
+    } else this.stack = [];
+    const ctx = { store, history, canvas, panel, openQueue, openBulletins, deleteSelection, confirmInline, selectProcessor, services: serviceHooks };
+    const under = this.stack.length ? this.stack[this.stack.length - 1].view : null;
+    const back = under ? { label: under.title || 'the previous panel', run: () => this.back() } : null;
+    this.current = kind === 'processor' ? new ProcessorPanel(ctx, id) : kind === 'service' ? new ServicePanel(ctx, id, { back }) : new ConnectionPanel(ctx, id);
+    this.show();
+    requestAnimationFrame(() => this.current && this.current.el.querySelector('input:not(:disabled), select:not(:disabled), textarea')?.focus());
+  },
+  show(dirty = false) {
+    this.setDirty(dirty);
     clear($('#side-body')).append(this.current.el);
-    $('#side-title').textContent = kind === 'processor' ? 'Configure processor' : 'Configure connection';
+    $('#side-title').textContent = PANEL_TITLES[this.current.kind] || 'Configure';
     sideEl.hidden = false;
     document.body.classList.add('panel-open');
-    requestAnimationFrame(() => this.current && this.current.el.querySelector('input, select, textarea')?.focus());
+  },
+  /** Back to the panel this one was opened over (its draft intact). */
+  back(force = false) {
+    if (!this.stack.length) return false;
+    if (this.dirty && !force) {
+      toast('Apply or revert the changes first', { kind: 'error' });
+      sideEl.querySelector('[data-testid="panel-apply"]')?.focus();
+      return true;
+    }
+    const prev = this.stack.pop();
+    this.current = prev.view;
+    this.show(prev.dirty);
+    if (prev.view.onUpdate) prev.view.onUpdate();
+    if (prev.view.onServices) prev.view.onServices();
+    const f = prev.focus && sideEl.querySelector(`[data-testid="${CSS.escape(prev.focus)}"]`);
+    (f || sideEl.querySelector('input, select, textarea'))?.focus();
+    return true;
   },
   close(force = false) {
     if (!this.current) return false;
-    if (this.dirty && !force) {
+    if (this.anyDirty() && !force) {
       toast('Apply or revert the changes first (or close again to discard them)', { kind: 'error' });
       this.dirty = false;
+      this.stack.forEach((x) => { x.dirty = false; });
       return true;
     }
     this.current = null;
+    this.stack = [];
     this.dirty = false;
     sideEl.hidden = true;
+    sideEl.classList.remove('dirty');
     document.body.classList.remove('panel-open');
     clear($('#side-body'));
     return true;
   },
+  /** A component is gone: close its panel (or go back from it), forget it under others. */
+  gone(kind, id) {
+    this.stack = this.stack.filter((x) => !(x.view.kind === kind && x.view.id === id));
+    if (this.current && this.current.kind === kind && this.current.id === id) {
+      if (this.stack.length) this.back(true);
+      else this.close(true);
+    }
+  },
 };
+
+/** "New…" beside a service property: a popover to add a service providing `apiName`. */
+function createServicePopover(apiName, anchor, done) {
+  closePopovers();
+  const pop = h('div', { class: 'popover transient service-popover', role: 'dialog', 'aria-label': `New ${apiName} service`, 'data-testid': 'service-create-popover' });
+  const close = () => { pop.remove(); anchor && anchor.focus && anchor.focus(); };
+  const form = addServiceForm(store, {
+    apiName,
+    onCreated: (v) => {
+      pop.remove();
+      done(v.id);
+      toast(`Added ${v.name} and chose it; “Open” sets it up and enables it (then Apply here).`, { timeout: 5000 });
+    },
+    onCancel: close,
+  });
+  pop.append(h('div', { class: 'popover-title' }, h('strong', { text: `New ${apiName} service` })), form);
+  const r = anchor.getBoundingClientRect();
+  placePopover(pop, r.left - 200, r.bottom + 6);
+  form.focusFirst();
+}
+
 $('#side-close').addEventListener('click', () => panel.close(true));
 
 store.on('processor:update', (p) => { if (panel.current && panel.current.kind === 'processor' && panel.current.id === p.id) panel.current.onUpdate(); });
 store.on('connection:update', (c) => { if (panel.current && panel.current.kind === 'connection' && panel.current.id === c.id) panel.current.onUpdate(); });
-store.on('processor:remove', (id) => { if (panel.current && panel.current.id === id) panel.close(true); });
-store.on('connection:remove', (id) => { if (panel.current && panel.current.id === id) panel.close(true); });
+store.on('processor:remove', (id) => panel.gone('processor', id));
+store.on('connection:remove', (id) => panel.gone('connection', id));
+store.on('service:update', (v) => { if (panel.current && panel.current.kind === 'service' && panel.current.id === v.id) panel.current.onUpdate(); });
+store.on('service:remove', (id) => panel.gone('service', id));
+store.on('services', () => { if (panel.current && panel.current.onServices) panel.current.onServices(); });
 store.on('status', () => { if (panel.current) panel.current.onStatus(); });
 
 // ------------------------------------------------------------------ drawer (queue, provenance, bulletins)
 const drawerEl = $('#drawer');
-const viewCtx = { store, openProvenance, confirmInline, selectProcessor, onUnseen: setUnseen };
-const views = { queue: new QueueView(viewCtx), provenance: new ProvenanceView(viewCtx), bulletins: new BulletinsView(viewCtx) };
+const viewCtx = { store, openProvenance, confirmInline, selectProcessor, onUnseen: setUnseen, openService: (id) => panel.open('service', id) };
+const views = { queue: new QueueView(viewCtx), provenance: new ProvenanceView(viewCtx), bulletins: new BulletinsView(viewCtx), services: new ServicesView(viewCtx) };
 let drawerView = null;
 for (const [name, v] of Object.entries(views)) {
   v.el.hidden = true;
   $('#drawer-body').append(v.el);
-  $(`#drawer-tab-${name}`).addEventListener('click', () => showDrawer(name));
+  $(`#drawer-tab-${name}`).addEventListener('click', () => (name === 'services' ? openServices() : showDrawer(name)));
 }
 function showDrawer(name) {
   drawerView = name;
@@ -146,7 +218,7 @@ $('#drawer-tabs').addEventListener('keydown', (e) => {
   if (e.key !== 'ArrowRight' && e.key !== 'ArrowLeft') return;
   const i = names.indexOf(drawerView);
   const n = names[(i + (e.key === 'ArrowRight' ? 1 : -1) + names.length) % names.length];
-  if (n === 'provenance') openProvenance({}); else if (n === 'bulletins') openBulletins(); else showDrawer(n);
+  if (n === 'provenance') openProvenance({}); else if (n === 'bulletins') openBulletins(); else if (n === 'services') openServices(); else showDrawer(n);
   $(`#drawer-tab-${n}`).focus();
 });
 
@@ -161,6 +233,11 @@ function openProvenance(query = {}) {
 function openBulletins(componentId) {
   showDrawer('bulletins');
   views.bulletins.open(componentId);
+}
+/** The controller services table (optionally with one service highlighted). */
+function openServices(opts = {}) {
+  views.services.open(opts);
+  showDrawer('services');
 }
 function setUnseen(n) {
   const b = $('#bulletin-count');
@@ -217,6 +294,7 @@ $('#btn-zoom-out').addEventListener('click', () => canvas.zoomBy(1 / 1.2));
 $('#btn-fit').addEventListener('click', () => canvas.fit());
 $('#btn-provenance').addEventListener('click', () => openProvenance({}));
 $('#btn-bulletins').addEventListener('click', () => openBulletins());
+$('#btn-services').addEventListener('click', () => openServices({ focus: true }));
 $('#btn-help').addEventListener('click', () => toggleHelp());
 $('#btn-import').addEventListener('click', () => $('#import-file').click());
 $('#import-file').addEventListener('change', (e) => importFile(e.target.files[0]));
@@ -268,8 +346,8 @@ function quickAdd(at, text = '') {
 canvas.on('quick-add', (at) => quickAdd(at));
 canvas.on('open-processor', (id) => panel.open('processor', id));
 canvas.on('open-connection', (id) => panel.open('connection', id));
-canvas.on('clicked-processor', (id) => { if (panel.current && !panel.dirty && canvas.selP.size === 1) panel.open('processor', id); });
-canvas.on('clicked-connection', (id) => { if (panel.current && !panel.dirty) panel.open('connection', id); });
+canvas.on('clicked-processor', (id) => { if (panel.current && !panel.anyDirty() && canvas.selP.size === 1) panel.open('processor', id); });
+canvas.on('clicked-connection', (id) => { if (panel.current && !panel.anyDirty()) panel.open('connection', id); });
 canvas.on('show-bulletins', (id) => openBulletins(id));
 canvas.on('moved', async (moves) => {
   try {
@@ -454,7 +532,12 @@ bindShortcuts({
     if (!help.hidden) { help.hidden = true; canvas.wrap.focus({ preventScroll: true }); return true; }
     if (document.querySelector('.quick-add')) { document.querySelector('.quick-add').remove(); return true; }
     if (document.activeElement && drawerEl.contains(document.activeElement)) return closeDrawer();
-    if (document.activeElement && sideEl.contains(document.activeElement)) { panel.close(); canvas.wrap.focus(); return true; }
+    if (document.activeElement && sideEl.contains(document.activeElement)) {
+      if (panel.back()) return true; // a service opened over a processor: back to the processor
+      panel.close();
+      canvas.wrap.focus();
+      return true;
+    }
     if (canvas.selP.size || canvas.selC.size) { canvas.select([], []); return true; }
     if (!drawerEl.hidden) return closeDrawer();
     if (panel.current) return panel.close();
@@ -507,6 +590,8 @@ document.addEventListener('pointerdown', () => { clearTimeout(tipTimer); tip.hid
 // ------------------------------------------------------------------ live updates
 const pendingP = new Set();
 const pendingC = new Set();
+const pendingS = new Set();
+let servicesStale = false;
 let pendingFull = false;
 let pendingTimer = null;
 function flushPending() {
@@ -515,20 +600,32 @@ function flushPending() {
     pendingFull = false;
     pendingP.clear();
     pendingC.clear();
+    pendingS.clear();
+    servicesStale = false;
     store.loadFlow().catch((e) => toastError('Could not reload the flow', e));
+    store.loadServices().catch((e) => toastError('Could not reload the controller services', e));
     return;
   }
   for (const id of pendingP) store.refreshProcessor(id).catch(() => {});
   for (const id of pendingC) store.refreshConnection(id).catch(() => {});
+  // A processor's change can add or drop a service's reference: re-read them all then.
+  if (servicesStale) store.loadServices().catch(() => {});
+  else for (const id of pendingS) store.refreshService(id).catch(() => {});
   pendingP.clear();
   pendingC.clear();
+  pendingS.clear();
+  servicesStale = false;
 }
 ws.on('flow', (msg) => {
   const ch = msg.change || {};
+  if (ch.kind === 'processor' && store.services.size) servicesStale = true;
   if (ch.action === 'removed' && ch.kind === 'processor') store.dropProcessor(ch.id);
   else if (ch.action === 'removed' && ch.kind === 'connection') store.dropConnection(ch.id);
+  else if (ch.action === 'removed' && ch.kind === 'controller_service') store.dropService(ch.id);
   else if (ch.kind === 'processor' && ch.id) pendingP.add(ch.id);
   else if (ch.kind === 'connection' && ch.id) pendingC.add(ch.id);
+  else if (ch.kind === 'controller_service' && ch.id) pendingS.add(ch.id);
+  else if (ch.kind === 'controller_service') servicesStale = true;
   else pendingFull = true;
   if (msg.revision) store.revision = Math.max(store.revision, msg.revision);
   if (!pendingTimer) pendingTimer = setTimeout(flushPending, 30);
@@ -547,6 +644,7 @@ ws.on('open', async ({ reconnected }) => {
     try {
       await store.loadTypes();
       await store.loadFlow();
+      await store.loadServices();
       if (metrics.renderMs == null) {
         metrics.renderMs = performance.now() - t0;
         canvas.fit();
@@ -586,6 +684,7 @@ async function start() {
     toastError('Could not load the flow', e);
     document.documentElement.dataset.ready = 'error';
   }
+  store.loadServices().catch((e) => toastError('Could not load the controller services', e));
   updateToolbar();
   ws.connect();
 }

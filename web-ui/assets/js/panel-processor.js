@@ -5,10 +5,9 @@ import { h, clear, debounce } from './dom.js';
 import { api, enc } from './api.js';
 import { field, select, checkbox, button, tabs, validDuration, sparkline, uid } from './forms.js';
 import { MASK, patchProcessor, addComponents } from './history.js';
+import { EL_HINT, propertyField, placeErrors, visibleWith, requiredCheck } from './properties.js';
 import { toast, toastError } from './notify.js';
 import { formatCount, formatBytes, formatNanos, formatTime } from './format.js';
-
-const EL_HINT = 'Expression language: ${attribute}, ${filename:toUpper()}, ${now():format(\'yyyy-MM-dd\')}, ${uuid}, ${literal(1):plus(2)}';
 
 export class ProcessorPanel {
   constructor(ctx, id) {
@@ -124,13 +123,7 @@ export class ProcessorPanel {
     const props = this.draft.properties;
     this.fields = new Map();
     const declared = new Set(d.properties.map((x) => x.name));
-    const visible = (pd) => {
-      if (!pd.depends_on) return true;
-      const [dep, vals] = Array.isArray(pd.depends_on) ? pd.depends_on : [pd.depends_on.name, pd.depends_on.values];
-      const depDesc = d.properties.find((x) => x.name === dep);
-      const v = props[dep] ?? (depDesc && depDesc.default_value);
-      return !vals || !vals.length || vals.includes(v);
-    };
+    const visible = visibleWith(d.properties, props);
     const container = h('div', { class: 'form' });
     for (const pd of d.properties) {
       const row = this.propertyField(pd);
@@ -177,55 +170,26 @@ export class ProcessorPanel {
   }
 
   propertyField(pd) {
-    const props = this.draft.properties;
-    const cur = props[pd.name];
-    let control;
-    const tid = `prop-${pd.name}`;
-    const vkind = pd.validator && pd.validator.kind;
-    if (pd.allowable_values && pd.allowable_values.length) {
-      const opts = [{ value: '', label: pd.default_value != null ? `(default: ${pd.allowable_values.find((a) => a.value === pd.default_value)?.display_name || pd.default_value})` : '(not set)' },
-        ...pd.allowable_values.map((a) => ({ value: a.value, label: a.display_name || a.value, title: a.description }))];
-      control = select(opts, cur ?? '', { 'data-testid': tid });
-    } else if (vkind === 'boolean') {
-      control = select([{ value: '', label: pd.default_value != null ? `(default: ${pd.default_value})` : '(not set)' }, 'true', 'false'], cur ?? '', { 'data-testid': tid });
-    } else if (pd.sensitive) {
-      control = h('input', { type: 'password', autocomplete: 'new-password', value: cur === MASK ? '' : cur ?? '', placeholder: cur === MASK ? '•••••• (set; type to replace)' : 'not set', 'data-testid': tid });
-    } else if (/text|script|json/i.test(pd.name) && !/type|format/i.test(pd.name)) {
-      control = h('textarea', { rows: 3, value: cur ?? '', placeholder: pd.default_value ?? '', 'data-testid': tid, spellcheck: 'false' });
-      control.value = cur ?? '';
-    } else {
-      control = h('input', { type: 'text', value: cur ?? '', placeholder: pd.default_value != null ? pd.default_value : '', 'data-testid': tid, spellcheck: 'false' });
-    }
-    const onChange = () => {
-      const v = control.value;
-      if (pd.sensitive && v === '' && cur === MASK) props[pd.name] = MASK;
-      else if (v === '') delete props[pd.name];
-      else props[pd.name] = v;
-      this.localCheck(pd, row, v);
-      this.refreshVisibility && this.refreshVisibility();
-      this.changed();
-      this.validateSoon();
-    };
-    control.addEventListener('input', onChange);
-    control.addEventListener('change', onChange);
-    const badge = pd.expression_language ? h('span', { class: 'el-badge', 'data-tip': EL_HINT, 'aria-label': 'supports expression language', 'data-testid': `el-badge-${pd.name}`, text: '${EL}' }) : null;
-    const extra = pd.sensitive && cur === MASK
-      ? button('Clear', { class: 'btn small', 'aria-label': `Remove the value of ${pd.name}`, onclick: () => { delete props[pd.name]; control.placeholder = 'not set'; this.changed(); this.validateSoon(); } })
-      : null;
-    const descText = [pd.description, pd.default_value != null && !pd.sensitive ? `Default: ${pd.default_value}` : null, pd.expression_language ? 'Supports ${…} expressions.' : null].filter(Boolean).join(' · ');
-    const row = field({ label: pd.name, control, desc: descText, required: pd.required, badge, testid: pd.name, extra });
-    if (pd.expression_language) {
-      control.addEventListener('focus', () => row.classList.add('show-el'));
-      control.addEventListener('blur', () => row.classList.remove('show-el'));
-      row.append(h('div', { class: 'el-hint', 'data-testid': `el-hint-${pd.name}`, text: EL_HINT }));
-    }
-    return row;
+    return propertyField(pd, this.draft.properties, {
+      check: (d, row, v) => this.localCheck(d, row, v),
+      changed: () => {
+        this.refreshVisibility && this.refreshVisibility();
+        this.changed();
+        this.validateSoon();
+      },
+      services: this.ctx.services,
+    });
+  }
+
+  /** Controller services came, went or changed state: redraw the reference selects. */
+  onServices() {
+    if (!this.fields) return;
+    for (const row of this.fields.values()) row.refreshServices && row.refreshServices();
   }
 
   /** Immediate checks the browser can make; the server's word follows. */
   localCheck(pd, row, v) {
-    if (pd.required && v === '' && pd.default_value == null) row.setError(`${pd.name} is required`);
-    else row.setError('');
+    requiredCheck(pd, row, v);
   }
 
   async validate() {
@@ -242,20 +206,7 @@ export class ProcessorPanel {
   /** Puts each message under the field it names; the rest at the top. */
   showErrors(errors) {
     if (!this.fields) return;
-    for (const row of this.fields.values()) row.setError('');
-    const general = [];
-    for (const msg of errors) {
-      let placed = false;
-      if (/^relationship /i.test(msg)) { general.push(msg); continue; }
-      for (const [name, row] of this.fields) {
-        if (msg.includes(`'${name}'`) || msg.startsWith(`${name}:`) || msg.startsWith(`${name} `) || msg.includes(`"${name}"`) || msg.includes(`property ${name}`)) {
-          row.setError(msg);
-          placed = true;
-          break;
-        }
-      }
-      if (!placed) general.push(msg);
-    }
+    const general = placeErrors(this.fields, errors, { generalPattern: /^relationship /i });
     clear(this.general);
     for (const m of general) this.general.append(h('li', { text: m }));
     this.general.hidden = general.length === 0;

@@ -22,7 +22,7 @@ export const SHORTCUTS = [
   ['F', 'Fit the selection (or the flow)'],
   ['Tab', 'Move between processors, connections and controls'],
   ['Ctrl+Enter', 'Apply the side panel'],
-  ['Escape', 'Close the popover, the bottom drawer or the side panel, then clear the selection'],
+  ['Escape', 'Close the popover, the bottom drawer or the side panel (a service opened from a processor goes back to it), then clear the selection'],
   ['Alt while dragging', 'Place without snapping to the grid'],
 ];
 

@@ -8,6 +8,8 @@ export class Store extends Emitter {
   constructor() {
     super();
     this.types = new Map();
+    this.serviceTypes = new Map();
+    this.services = new Map();
     this.processors = new Map();
     this.connections = new Map();
     this.labels = [];
@@ -20,6 +22,9 @@ export class Store extends Emitter {
     const list = (r && r.processor_types) || [];
     list.sort((a, b) => a.type.localeCompare(b.type));
     this.types = new Map(list.map((t) => [t.type, t]));
+    const svc = (r && r.controller_service_types) || [];
+    svc.sort((a, b) => a.type.localeCompare(b.type));
+    this.serviceTypes = new Map(svc.map((t) => [t.type, t]));
     this.emit('types');
   }
 
@@ -235,6 +240,103 @@ export class Store extends Emitter {
     const set = new Set(p.auto_terminated_relationships || []);
     for (const r of rels) set.add(r);
     return this.patchProcessor(id, { auto_terminated_relationships: [...set] });
+  }
+
+  // ---- controller services (shared clients: their own list, not part of GET /api/flow) ----
+  async loadServices() {
+    const r = await api.get('/api/controller-services');
+    const list = (r && r.controller_services) || [];
+    const seen = new Set();
+    let changed = list.length !== this.services.size;
+    for (const v of list) {
+      seen.add(v.id);
+      const old = this.services.get(v.id);
+      if (old && JSON.stringify(old) === JSON.stringify(v)) continue;
+      changed = true;
+      this.upsertService(v, true, true);
+    }
+    for (const id of [...this.services.keys()]) if (!seen.has(id)) this.dropService(id, true);
+    if (changed || !this.servicesLoaded) this.emit('services');
+    this.servicesLoaded = true;
+    return list;
+  }
+
+  upsertService(v, force = false, quiet = false) {
+    const old = this.services.get(v.id);
+    if (old && !force && old.revision > v.revision) return old;
+    this.services.set(v.id, v);
+    this.emit(old ? 'service:update' : 'service:add', v, old);
+    if (!quiet) this.emit('services');
+    return v;
+  }
+
+  dropService(id, quiet = false) {
+    if (!this.services.has(id)) return;
+    this.services.delete(id);
+    this.emit('service:remove', id);
+    if (!quiet) this.emit('services');
+  }
+
+  async refreshService(id) {
+    try {
+      return this.upsertService(await api.get(`/api/controller-services/${enc(id)}`), true);
+    } catch (e) {
+      if (e.status === 404) this.dropService(id);
+      else throw e;
+    }
+  }
+
+  /** The services that provide `apiName`, by name. */
+  servicesProviding(apiName) {
+    return [...this.services.values()].filter((s) => s.provides === apiName).sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+  }
+
+  /** Service types that provide `apiName` (all of them without one). */
+  serviceTypesProviding(apiName) {
+    return [...this.serviceTypes.values()].filter((t) => !apiName || t.provides === apiName);
+  }
+
+  async createService(body) {
+    return this.upsertService(await api.post('/api/controller-services', body), true);
+  }
+
+  async patchService(id, patch) {
+    const cur = this.services.get(id);
+    const body = { ...patch };
+    if (cur && body.revision === undefined) body.revision = cur.revision;
+    try {
+      return this.upsertService(await api.patch(`/api/controller-services/${enc(id)}`, body), true);
+    } catch (e) {
+      if (e.status === 409 || e.status === 404) await this.refreshService(id).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Enable or disable; a refusal (400 invalid, 409 in use) reloads the service and throws. */
+  async setServiceEnabled(id, on) {
+    try {
+      return this.upsertService(await api.post(`/api/controller-services/${enc(id)}/${on ? 'enable' : 'disable'}`, {}), true);
+    } catch (e) {
+      await this.refreshService(id).catch(() => {});
+      throw e;
+    } finally {
+      // Referencing processors' validity follows the service's state.
+      const s = this.services.get(id);
+      for (const pid of (s && s.referencing_processors) || []) this.refreshProcessor(pid).catch(() => {});
+    }
+  }
+
+  async deleteService(id) {
+    const cur = this.services.get(id);
+    const rev = cur ? `?revision=${cur.revision}` : '';
+    try {
+      await api.del(`/api/controller-services/${enc(id)}${rev}`);
+    } catch (e) {
+      if (e.status === 404) { this.dropService(id); return; }
+      await this.refreshService(id).catch(() => {});
+      throw e;
+    }
+    this.dropService(id);
   }
 }
 

@@ -224,3 +224,10 @@ export function cssVarColor(page, name) {
     return c;
   }, name);
 }
+
+/** Opens the controller services table in the drawer (toolbar "Services") and waits for its rows. */
+export async function openServicesView(page) {
+  await page.click(tid('btn-services'));
+  await page.waitForSelector(tid('services-view'), { state: 'visible' });
+  await page.waitForSelector(`${tid('services-table')} tbody tr`);
+}

@@ -7,6 +7,8 @@
 #                                    accepts connections
 #   scripts/start-nats.sh stop DIR   stop the server started with DIR
 #
+# With NATS_USER and NATS_PASS set, the server demands that user and password.
+#
 # Installs Debian's `nats-server` when it is missing.
 set -euo pipefail
 
@@ -51,7 +53,11 @@ fi
 
 mkdir -p "$dir/jetstream"
 # setsid + redirected streams: the server outlives this script and holds none of its pipes.
-setsid "$bin" -js -a 127.0.0.1 -p "$port" -sd "$dir/jetstream" -P "$dir/nats.pid" \
+auth=()
+if [ -n "${NATS_USER:-}" ]; then
+  auth=(--user "$NATS_USER" --pass "${NATS_PASS:-}")
+fi
+setsid "$bin" -js -a 127.0.0.1 -p "$port" -sd "$dir/jetstream" -P "$dir/nats.pid" "${auth[@]}" \
   </dev/null >>"$dir/nats.log" 2>&1 &
 
 for _ in $(seq 1 200); do

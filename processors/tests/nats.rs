@@ -353,3 +353,39 @@ fn consume_jetstream_reports_a_missing_stream() {
     r.set_property("Subject", "x");
     assert!(r.validation_errors().iter().any(|e| e.contains("Stream Name")));
 }
+
+/// A server demanding a user and password: PublishNATS and ConsumeNATS with a wrong password
+/// take nothing, keep the flowfile and say so in a bulletin; with the right ones the message
+/// goes through.
+#[test]
+fn bad_credentials_are_reported_and_lose_nothing() {
+    let nats = Nats::start_with_auth("sluice", "right-pass");
+    let subject = unique("auth.");
+    let mut bad = publisher(&nats.url);
+    bad.set_property("Subject", &subject).set_property("Username", "sluice").set_property("Password", "wrong");
+    bad.enqueue("hello", &[]);
+    bad.run(1).unwrap();
+    assert_eq!(bad.input_queue().len(), 1, "nothing is taken with rejected credentials");
+    assert_eq!(bad.count("success") + bad.count("failure"), 0);
+    let b = bad.bulletins().join("\n").to_lowercase();
+    assert!(b.contains("authorization") || b.contains("authentication"), "{b}");
+
+    let mut bad_consumer = consumer(&nats.url);
+    bad_consumer.set_property("Subject", &subject).set_property("Username", "sluice").set_property("Password", "wrong");
+    bad_consumer.run(1).unwrap();
+    let b = bad_consumer.bulletins().join("\n").to_lowercase();
+    assert!(b.contains("authorization") || b.contains("authentication"), "{b}");
+
+    let mut sub_side = consumer(&nats.url);
+    sub_side
+        .set_property("Subject", &subject)
+        .set_property("Username", "sluice")
+        .set_property("Password", "right-pass");
+    sub_side.run(1).unwrap();
+    let mut good = publisher(&nats.url);
+    good.set_property("Subject", &subject).set_property("Username", "sluice").set_property("Password", "right-pass");
+    good.enqueue("hello", &[]);
+    assert!(run_until(&mut good, "success", 1), "published with the right credentials: {:?}", good.bulletins());
+    assert!(run_until(&mut sub_side, "success", 1), "received: {:?}", sub_side.bulletins());
+    assert_eq!(TestRunner::content(&sub_side.output("success")[0]), "hello");
+}

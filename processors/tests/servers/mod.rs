@@ -178,6 +178,23 @@ impl Nats {
         self.running = true;
     }
 
+    /// Starts a new server that demands `user` and `pass`.
+    pub fn start_with_auth(user: &str, pass: &str) -> Nats {
+        let mut n = Nats::prepare();
+        let url = run(
+            Command::new("bash")
+                .arg(script("start-nats.sh"))
+                .arg(n.port.to_string())
+                .arg(&n.dir)
+                .env("NATS_USER", user)
+                .env("NATS_PASS", pass),
+            "scripts/start-nats.sh",
+        );
+        assert_eq!(url, n.url, "start-nats.sh printed an unexpected URL");
+        n.running = true;
+        n
+    }
+
     /// Stops the server.
     pub fn down(&mut self) {
         if self.running {

@@ -163,6 +163,13 @@ fn undefined_parameter_is_refused_naming_it() {
     let out = dir.path().join("out");
     let text = flow("value=#{nowhere}", serde_json::json!({"out.dir": out}));
     let expected = "parameter 'nowhere' is not defined (add it to the flow's parameters or set SLUICE_PARAM_NOWHERE)";
+    // `sluice validate` reports it too, with the property's path.
+    let file = dir.path().join("flow-to-validate.json");
+    std::fs::write(&file, &text).unwrap();
+    let v = std::process::Command::new(env!("CARGO_BIN_EXE_sluice")).arg("validate").arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&v.stderr);
+    assert!(!v.status.success(), "validate must refuse an undefined parameter: {stderr}");
+    assert!(stderr.contains("processors[0].properties.Custom Text") && stderr.contains(expected), "{stderr}");
     {
         let s = Sluice::run(dir.path(), &text, &[]);
         let generator = s.processor("gen");

@@ -49,6 +49,11 @@ async fn a_pool_service_shared_by_two_processors_and_its_life_cycle() {
     let (st, v) = s.post(&format!("/api/controller-services/{}/enable", bad["id"].as_str().unwrap()), json!({})).await;
     assert_eq!(st, 400, "{v}");
     assert!(v["error"].as_str().unwrap().contains("must start with postgresql://"), "{v}");
+    // Fixing the properties clears the failed enable's reason.
+    let fixed = json!({"properties": {"Database Connection URL": format!("sqlite:{}", s.dir.path().join("other.db").display())}});
+    let (st, v) = s.patch(&format!("/api/controller-services/{}", bad["id"].as_str().unwrap()), fixed).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["validation_errors"], json!([]), "{v}");
     let (st, _) = s.delete(&format!("/api/controller-services/{}", bad["id"].as_str().unwrap())).await;
     assert_eq!(st, 204);
     let (st, _) = s.get_json("/api/controller-services/nope").await;

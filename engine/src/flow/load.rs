@@ -284,6 +284,25 @@ pub fn check_processors(def: &FlowDefinition, registry: &Registry) -> Vec<FlowIs
             };
             issues.push(FlowIssue { path, message: e });
         }
+        for (name, value) in &p.properties {
+            let path = format!("processors[{i}].properties.{name}");
+            let desc = t.descriptor.find_property(name);
+            if let Err(e) = crate::flow::controller::substitute_parameters(value, &def.parameters) {
+                issues.push(FlowIssue { path: path.clone(), message: e });
+            }
+            if let Some(api) = desc.and_then(|d| d.controller_service.as_ref())
+                && !value.trim().is_empty()
+                && !def.controller_services.iter().any(|sv| sv.id == value.trim())
+            {
+                issues.push(FlowIssue {
+                    path,
+                    message: format!(
+                        "names controller service '{}', which is not in the flow (a {api} is needed)",
+                        value.trim()
+                    ),
+                });
+            }
+        }
     }
     issues
 }

@@ -195,6 +195,10 @@ impl FlowController {
         if let Some(c) = &patch.comments {
             cfg.comments = c.clone();
         }
+        if patch.properties.is_some() {
+            // The last failed enable was about the old values.
+            *s.last_error.write() = None;
+        }
         *s.config.write() = cfg;
         s.revision.fetch_add(1, Ordering::AcqRel);
         self.after_change("controller_service", id, "changed");

@@ -165,8 +165,11 @@ export class ProvenanceView {
       clear(this.detail).append(h('p', { class: 'error-text pad', text: `Could not load event ${id}: ${e.message}` }));
       return;
     }
-    const before = ev.previous_attributes || {};
     const after = ev.updated_attributes || {};
+    // No "before" means the event left the attributes as they were, except for events that
+    // bring a flowfile into being, whose attributes are all new.
+    const creates = ['CREATE', 'RECEIVE', 'JOIN'].includes(ev.event_type ?? ev.type);
+    const before = ev.previous_attributes || (creates ? {} : after);
     const names = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
     const changedOnly = h('input', { type: 'checkbox', 'data-testid': 'attrs-changed-only' });
     const rows = names.map((n) => {

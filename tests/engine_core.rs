@@ -79,6 +79,55 @@ fn an_error_rolls_back_and_returns_inputs_penalized_with_a_bulletin() {
     fc.shutdown();
 }
 
+/// A processor that panics is a failed task, not a dead worker thread: its inputs stay
+/// queued (penalized), a bulletin names the panic, and the rest of the flow keeps running on
+/// the same two workers.
+#[test]
+fn a_panicking_processor_loses_nothing_and_the_workers_survive() {
+    let fc = engine();
+    let (kp, k) = (key("panic-src"), key("after-panic"));
+    fc.load(flow(
+        vec![
+            proc("src", "CountingSource", &[("Total", "4"), ("Batch", "4"), ("Key", &kp)], RunState::Running),
+            proc("boom", "Panicking", &[], RunState::Running),
+            proc("sink0", "Collector", &[("Key", &kp)], RunState::Stopped),
+        ],
+        vec![conn("in", "src", &["success"], "boom", 100), conn("out", "boom", &["success"], "sink0", 100)],
+    ))
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || fc
+            .bulletins()
+            .recent(Some("boom"), 10)
+            .iter()
+            .filter(|b| b.message.contains("panicked: deliberate panic"))
+            .count()
+            >= 2),
+        "bulletins: {:?}",
+        fc.bulletins().recent(Some("boom"), 10)
+    );
+    assert_eq!(fc.find_connection("in").unwrap().queued_count(), 4, "every input is still queued");
+    assert!(fc.list_queue("in", 0, 10).unwrap().flowfiles.iter().any(|f| f.penalized));
+    // More panics than workers have happened; the other flow still runs.
+    let more = flow(
+        vec![
+            proc("src", "CountingSource", &[("Total", "4"), ("Batch", "4"), ("Key", &kp)], RunState::Stopped),
+            proc("boom", "Panicking", &[], RunState::Running),
+            proc("sink0", "Collector", &[("Key", &kp)], RunState::Stopped),
+            proc("src2", "CountingSource", &[("Total", "500"), ("Batch", "50"), ("Key", &k)], RunState::Running),
+            proc("sink", "Collector", &[("Key", &k)], RunState::Running),
+        ],
+        vec![
+            conn("in", "src", &["success"], "boom", 100),
+            conn("out", "boom", &["success"], "sink0", 100),
+            conn("c2", "src2", &["success"], "sink", 1000),
+        ],
+    );
+    fc.load(more).unwrap();
+    assert!(wait_until(Duration::from_secs(20), || seen(&k).len() >= 500), "only {} arrived", seen(&k).len());
+    fc.shutdown();
+}
+
 #[test]
 fn retry_requeues_with_doubling_backoff_then_routes_on() {
     let clock = ManualClock::new(1_000_000);

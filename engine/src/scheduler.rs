@@ -269,7 +269,17 @@ fn run_task(inner: &SchedulerInner, node: &Arc<ProcessorNode>) {
         node.woken.store(false, Ordering::Release);
         let t0 = Instant::now();
         let mut session = ProcessSession::new(node, rt, &run);
-        let result = instance.on_trigger(&ctx, &mut session);
+        // A panicking processor is a failed task, not a dead worker: its session rolls back
+        // (inputs return penalized) and a bulletin names the panic.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| instance.on_trigger(&ctx, &mut session)))
+            .unwrap_or_else(|p| {
+                let msg = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown cause".into());
+                Err(crate::processor::ProcessError::other(format!("panicked: {msg}")))
+            });
         let did_work = session.did_work();
         let outcome = match result {
             Ok(()) => session.commit().map_err(|e| (e, false)),

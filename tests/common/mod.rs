@@ -79,6 +79,17 @@ impl Processor for Failing {
     }
 }
 
+/// Takes a flowfile and panics.
+struct Panicking;
+impl Processor for Panicking {
+    fn on_trigger(&self, _ctx: &ProcessContext, s: &mut ProcessSession) -> Result<(), ProcessError> {
+        if s.get().is_some() {
+            panic!("deliberate panic");
+        }
+        Ok(())
+    }
+}
+
 /// Routes everything to `failure`.
 struct AlwaysFailure;
 impl Processor for AlwaysFailure {
@@ -130,6 +141,9 @@ pub fn registry() -> Registry {
     r.register(ProcessorDescriptor::new("Collector", "test sink").property(key()), || Box::new(Collector));
     r.register(ProcessorDescriptor::new("Failing", "fails").relationship(Relationship::new("success", "")), || {
         Box::new(Failing)
+    });
+    r.register(ProcessorDescriptor::new("Panicking", "panics").relationship(Relationship::new("success", "")), || {
+        Box::new(Panicking)
     });
     r.register(
         ProcessorDescriptor::new("AlwaysFailure", "routes to failure")

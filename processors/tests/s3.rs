@@ -349,6 +349,132 @@ fn server_down_yields_with_a_bulletin_and_retries_later() {
     assert!(l.bulletins().iter().any(|m| m.contains("unavailable")), "{:?}", l.bulletins());
 }
 
+/// A server of one test's own, on `port` (a free one when None), whose pid scripts/start-s3.sh
+/// writes to `pid_file`; it also stops when this test process ends.
+fn start_own_server(port: Option<u16>, pid_file: &std::path::Path) -> String {
+    let mut cmd = Command::new("bash");
+    cmd.arg(script());
+    if let Some(p) = port {
+        cmd.arg(p.to_string());
+    }
+    let out = cmd
+        .env("S3_PARENT_PID", std::process::id().to_string())
+        .env("S3_PID_FILE", pid_file)
+        .env("S3_REQUIRE_AUTH", "0")
+        .output()
+        .expect("scripts/start-s3.sh runs");
+    assert!(out.status.success(), "scripts/start-s3.sh failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let endpoint = stdout.lines().last().unwrap_or_default().trim().to_string();
+    assert!(endpoint.starts_with("http://"), "unexpected output of scripts/start-s3.sh: {stdout}");
+    endpoint
+}
+
+/// Kills (SIGKILL) the server whose pid is in `pid_file` and waits until its port refuses
+/// connections.
+fn kill_own_server(pid_file: &std::path::Path, endpoint: &str) {
+    let pid = std::fs::read_to_string(pid_file).expect("pid file").trim().to_string();
+    let st = Command::new("kill").args(["-9", &pid]).status().expect("kill runs");
+    assert!(st.success(), "kill -9 {pid}");
+    let hostport = endpoint.trim_start_matches("http://").to_string();
+    let t0 = std::time::Instant::now();
+    while TcpStream::connect(&hostport).is_ok() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "the S3 server on {hostport} still answers after kill -9");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The S3 server is lost in mid-stream: PutS3Object (on the real scheduler, 5 s yield) has
+/// put one object when its own moto server is killed with SIGKILL; three more flowfiles then
+/// stay queued (none to failure), a bulletin says S3 is unavailable and the processor yields
+/// (at most 2 tasks in 2 s, where a spinning one would make hundreds) instead of spinning. A
+/// new server on the same port (moto keeps its objects in memory, so the bucket is created
+/// again) receives all three without any re-triggering by hand, byte for byte.
+#[test]
+fn server_lost_mid_stream_keeps_flowfiles_queued_and_delivers_them_to_a_restarted_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("s3.pid");
+    let ep = start_own_server(None, &pid_file);
+    let port: u16 = ep.rsplit(':').next().unwrap().parse().unwrap();
+    let b = format!("sluice-lost-{}", &Uuid::new_v4().simple().to_string()[..12]);
+    let create_bucket = |ep: &str| {
+        let resp = http(ep, "PUT", &format!("/{b}"));
+        assert!(resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"), "bucket created: {resp}");
+    };
+    create_bucket(&ep);
+
+    let mut p = TestRunner::new(sluice_processors::registry(), "PutS3Object");
+    configure(&mut p, &ep, &b);
+    p.set_scheduling(Scheduling { r#yield: "5 sec".into(), ..Default::default() });
+    p.enqueue("before the outage", &[("filename", "first.txt")]);
+    p.run(1).unwrap();
+    assert_eq!(p.count("success"), 1, "{:?}", p.output("failure").first().map(|f| f.attributes.to_btree()));
+
+    kill_own_server(&pid_file, &ep);
+    let bodies: Vec<(String, Vec<u8>)> = (0..3)
+        .map(|i| {
+            let mut c = vec![0u8; 1000 + i * 1000];
+            rand::rng().fill_bytes(&mut c);
+            (format!("during-{i}.bin"), c)
+        })
+        .collect();
+    for (k, c) in &bodies {
+        p.enqueue(c.clone(), &[("filename", k)]);
+    }
+    p.run(1).unwrap();
+    assert_eq!(p.count("failure"), 0, "{:?}", p.output("failure").first().map(|f| f.attributes.to_btree()));
+    assert_eq!(p.count("success"), 1);
+    assert_eq!(p.input_queue().len(), 3, "the flowfiles wait in their queue");
+    let bulletins = p.bulletins();
+    assert!(bulletins.iter().any(|m| m.contains("unavailable") && m.contains("yielding")), "{bulletins:?}");
+
+    let node = p.controller.nodes().into_iter().find(|n| &*n.id == "under-test").unwrap();
+    let before = node.counters.tasks.load(Ordering::Relaxed);
+    p.controller.start_processor("under-test").unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let tasks = node.counters.tasks.load(Ordering::Relaxed) - before;
+    println!("server down: {tasks} tasks in 2 s with a 5 s yield; {} bulletins", p.bulletins().len());
+    assert!(tasks <= 2, "yielded instead of spinning: {tasks} tasks in 2 s");
+    assert_eq!(p.input_queue().len(), 3);
+    assert_eq!(p.count("failure"), 0);
+
+    // A new server on the same port, while the processor keeps running: once its yield is
+    // over it delivers everything queued.
+    let ep2 = start_own_server(Some(port), &pid_file);
+    assert_eq!(ep2, ep, "restarted on the same port");
+    create_bucket(&ep2);
+    let t0 = std::time::Instant::now();
+    while p.count("success") < 4 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "{} delivered, {} queued, {} failed after the restart; {:?}",
+            p.count("success"),
+            p.input_queue().len(),
+            p.count("failure"),
+            p.bulletins()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!("server back: all 3 queued flowfiles delivered {:.1} s after the restart", t0.elapsed().as_secs_f64());
+    p.controller.stop_processor("under-test").unwrap();
+    assert_eq!(p.count("failure"), 0);
+    assert_eq!(p.input_queue().len(), 0);
+
+    let mut f = TestRunner::new(sluice_processors::registry(), "FetchS3Object");
+    configure(&mut f, &ep2, &b);
+    for (k, _) in &bodies {
+        f.enqueue("", &[("filename", k)]);
+    }
+    f.run_until_idle(10).unwrap();
+    let fetched = f.output("success");
+    assert_eq!(fetched.len(), 3, "{:?}", f.output("failure").first().map(|f| f.attributes.to_btree()));
+    for ff in &fetched {
+        let (_, want) = bodies.iter().find(|(k, _)| Some(k.as_str()) == ff.attr("filename")).unwrap();
+        assert_eq!(&ff.content.to_bytes().unwrap()[..], &want[..], "{:?}", ff.attr("filename"));
+    }
+    kill_own_server(&pid_file, &ep2);
+}
+
 /// Credentials from an AWSCredentialsProviderControllerService: PutS3Object and
 /// FetchS3Object take their keys from the shared service and round-trip an object; keys set
 /// both on the processor and through the service are refused; a service with keys the

@@ -73,14 +73,14 @@ fn searches_a_stopped_data_dir_and_refuses_a_running_one() {
         assert_eq!(e["event_type"], "DROP");
         assert_eq!(e["relationship"], "error", "level=error was routed to error");
     }
-    // One flowfile's whole story: CREATE by the generator, ATTRIBUTES_MODIFIED by UpdateAttribute
-    // and RouteOnAttribute, DROP with the route's relationship.
+    // One flowfile's whole story: CREATE by the generator, ATTRIBUTES_MODIFIED by UpdateAttribute,
+    // ROUTE by RouteOnAttribute, DROP with the route's relationship.
     let uuid = events[0]["flowfile_uuid"].as_str().unwrap();
     let (ok, json, _) = sluice(&["provenance", "--data-dir", d, "--flowfile", uuid, "--json"]);
     assert!(ok);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let types: Vec<&str> = v["events"].as_array().unwrap().iter().map(|e| e["event_type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["DROP", "ATTRIBUTES_MODIFIED", "ATTRIBUTES_MODIFIED", "CREATE"], "newest first");
+    assert_eq!(types, ["DROP", "ROUTE", "ATTRIBUTES_MODIFIED", "CREATE"], "newest first");
     assert!(v["events"].as_array().unwrap().iter().all(|e| e["flowfile_uuid"] == uuid));
 
     for (args, says) in [

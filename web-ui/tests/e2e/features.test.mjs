@@ -110,13 +110,15 @@ describe('editor features', () => {
     // A real chart of that throughput, not the placeholder text.
     const spark = page.locator(`${tid('status-sparkline')} svg.sparkline`);
     await spark.waitFor({ state: 'visible' });
-    const label = await until(async () => {
+    // The generator is stopped, so a later sample is 0 if every earlier one was busy: wait
+    // for a line that is not flat rather than assume when the samples fall.
+    const [label, points] = await until(async () => {
       const m = /(\d+) samples, latest (\d+), peak (\d+)/.exec(await spark.getAttribute('aria-label') || '');
-      return m && Number(m[1]) > 1 && Number(m[3]) > 0 && m;
-    }, { what: 'sparkline with samples and a non-zero peak' });
-    const points = (await spark.locator('polyline.spark-line').getAttribute('points')).trim().split(/\s+/).map((xy) => xy.split(',').map(Number));
+      if (!(m && Number(m[1]) > 1 && Number(m[3]) > 0)) return false;
+      const pts = (await spark.locator('polyline.spark-line').getAttribute('points')).trim().split(/\s+/).map((xy) => xy.split(',').map(Number));
+      return new Set(pts.map(([, y]) => y)).size > 1 && [m, pts];
+    }, { what: 'sparkline with samples, a non-zero peak and a line that rises where flowfiles went out' });
     assert.equal(points.length, Number(label[1]), 'one point per sample');
-    assert.ok(new Set(points.map(([, y]) => y)).size > 1, 'the line rises where flowfiles went out');
     assert.match(await page.locator(tid('status-sparkline')).textContent(), new RegExp(`peak ${label[3]}/s`));
     await page.click(tid('side-close'));
     await page.click(tid('btn-bulletins'));

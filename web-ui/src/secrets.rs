@@ -147,22 +147,35 @@ pub fn mask_properties(
     properties: &mut BTreeMap<String, String>,
     errors: &mut [String],
 ) {
-    let mut hidden: Vec<(String, String)> = Vec::new();
-    for (name, value) in properties.iter_mut() {
-        if is_sensitive(d, name) && !value.is_empty() {
-            let plain = match store {
-                Some(s) if s.is_sealed(value) => s.reveal(value).unwrap_or_default(),
-                _ => value.clone(),
-            };
-            hidden.push((name.clone(), plain));
-            *value = MASK.to_string();
-        }
+    let hidden = plain_sensitive_values(d, store, properties);
+    for (name, _) in &hidden {
+        properties.insert(name.clone(), MASK.to_string());
     }
     if !hidden.is_empty() {
         for e in errors.iter_mut() {
             *e = scrub(e, &hidden);
         }
     }
+}
+
+/// The non-empty sensitive values among `properties`, revealed: what must never appear in
+/// an answer (for masking and for scrubbing messages).
+pub fn plain_sensitive_values(
+    d: &ProcessorDescriptor,
+    store: Option<&Arc<dyn SecretStore>>,
+    properties: &BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    properties
+        .iter()
+        .filter(|(name, value)| is_sensitive(d, name) && !value.is_empty())
+        .map(|(name, value)| {
+            let plain = match store {
+                Some(s) if s.is_sealed(value) => s.reveal(value).unwrap_or_default(),
+                _ => value.clone(),
+            };
+            (name.clone(), plain)
+        })
+        .collect()
 }
 
 /// A validation error with sensitive values hidden: an error about a sensitive property

@@ -1269,6 +1269,10 @@ impl FlowController {
         d: &crate::processor::ProcessorDescriptor,
         properties: &BTreeMap<String, String>,
     ) -> Result<BTreeMap<String, String>, String> {
+        if !properties.values().any(|v| v.contains("#{")) {
+            // Nothing to substitute (validation runs every status tick): no copies, no reveals.
+            return self.reveal(d, properties);
+        }
         let (mut params, sensitive) = {
             // Recursive: validation runs under snapshot()'s read guard; a plain read would
             // deadlock behind a queued writer.

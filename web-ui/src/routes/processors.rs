@@ -187,19 +187,7 @@ fn scrub_error(c: &FlowController, id: &str, mut e: ApiError) -> ApiError {
 }
 
 fn hidden_values(c: &FlowController, n: &ProcessorNode) -> Vec<(String, String)> {
-    let store = c.secret_store();
-    let cfg = n.config();
-    cfg.properties
-        .iter()
-        .filter(|(k, v)| !v.is_empty() && n.descriptor.find_property(k).is_some_and(|p| p.sensitive))
-        .map(|(k, v)| {
-            let plain = match &store {
-                Some(s) if s.is_sealed(v) => s.reveal(v).unwrap_or_default(),
-                _ => v.clone(),
-            };
-            (k.clone(), plain)
-        })
-        .collect()
+    crate::secrets::plain_sensitive_values(&n.descriptor, c.secret_store().as_ref(), &n.config().properties)
 }
 
 /// A proposed change of properties.

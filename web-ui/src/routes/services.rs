@@ -156,13 +156,7 @@ pub(crate) async fn disable(
 
 /// The plain sensitive values of a service, to scrub from error messages.
 fn hidden_values(c: &FlowController, id: &str) -> Vec<(String, String)> {
-    let (Ok(v), Some(store)) = (c.service(id), c.secret_store()) else { return Vec::new() };
+    let Ok(v) = c.service(id) else { return Vec::new() };
     let Some(t) = c.registry().service_type(&v.type_name) else { return Vec::new() };
-    v.properties
-        .iter()
-        .filter(|(k, val)| t.descriptor.find_property(k).is_some_and(|p| p.sensitive) && !val.is_empty())
-        .map(|(k, val)| {
-            (k.clone(), if store.is_sealed(val) { store.reveal(val).unwrap_or_default() } else { val.clone() })
-        })
-        .collect()
+    crate::secrets::plain_sensitive_values(&t.descriptor, c.secret_store().as_ref(), &v.properties)
 }

@@ -944,14 +944,7 @@ impl FlowController {
                 });
             }
         }
-        let seq =
-            self.runtime.flowfiles.commit(&changes, &events).map_err(|e| EngineError::Repository(e.to_string()))?;
-        if let Some(prov) = &self.runtime.provenance
-            && !events.is_empty()
-            && !self.runtime.provenance_by_repository
-        {
-            prov.submit(events, seq);
-        }
+        self.commit_with_events(&changes, events)?;
         Ok(dropped.len())
     }
 
@@ -1004,16 +997,9 @@ impl FlowController {
                 source_queue_id: Some(c.id.clone()),
             });
         }
-        let seq =
-            self.runtime.flowfiles.commit(&change, &events).map_err(|e| EngineError::Repository(e.to_string()))?;
+        self.commit_with_events(&change, events)?;
         let id = ff.id;
         c.enqueue([ff], now);
-        if let Some(prov) = &self.runtime.provenance
-            && !events.is_empty()
-            && !self.runtime.provenance_by_repository
-        {
-            prov.submit(events, seq);
-        }
         Ok(id)
     }
 
@@ -1045,8 +1031,24 @@ impl FlowController {
             flow_revision: self.runtime.flow_revision.read().clone(),
             source_queue_id: None,
         }];
-        let seq = self.runtime.flowfiles.commit(&[], &events).map_err(|e| EngineError::Repository(e.to_string()))?;
-        if !self.runtime.provenance_by_repository {
+        self.commit_with_events(&[], events)?;
+        Ok(())
+    }
+
+    /// Records queue changes and their provenance events in the flowfile repository, then
+    /// hands the events to provenance unless the repository does that itself (the one path for
+    /// changes made outside a session: empty, replay, download).
+    fn commit_with_events(
+        &self,
+        changes: &[crate::repository::RepoChange<'_>],
+        events: Vec<ProvenanceEvent>,
+    ) -> Result<(), EngineError> {
+        let seq =
+            self.runtime.flowfiles.commit(changes, &events).map_err(|e| EngineError::Repository(e.to_string()))?;
+        if let Some(prov) = &self.runtime.provenance
+            && !events.is_empty()
+            && !self.runtime.provenance_by_repository
+        {
             prov.submit(events, seq);
         }
         Ok(())

@@ -9,6 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use sluice_provenance::AttrMap;
+pub use sluice_provenance::AttrStr;
 
 /// The standard attribute that holds a flowfile's UUID.
 pub const UUID: &str = "uuid";
@@ -60,24 +61,30 @@ impl Attributes {
 
     /// Sets `name` to `value`, copying the list first only if it is shared.
     pub fn insert(&mut self, name: &str, value: &str) {
-        self.insert_arc(Arc::from(name), Arc::from(value));
+        self.insert_arc(AttrStr::new(name), AttrStr::new(value));
     }
 
-    /// Sets an attribute from already shared strings (avoids an allocation per call when
-    /// the same name or value is set on many flowfiles).
-    pub fn insert_arc(&mut self, name: Arc<str>, value: Arc<str>) {
-        if let Some(slot) = self.0.iter().position(|(k, _)| **k == *name) {
-            if *self.0[slot].1 == *value {
+    /// Sets an attribute from ready-made strings (avoids converting the same name or value
+    /// again for every flowfile).
+    pub fn insert_arc(&mut self, name: AttrStr, value: AttrStr) {
+        if let Some(slot) = self.0.iter().position(|(k, _)| *k == name) {
+            if self.0[slot].1 == value {
                 return;
             }
             Arc::make_mut(&mut self.0)[slot].1 = value;
+        } else if let Some(v) = Arc::get_mut(&mut self.0) {
+            v.push((name, value));
         } else {
-            Arc::make_mut(&mut self.0).push((name, value));
+            // Shared: copy once with room for a few more, rather than clone-then-grow.
+            let mut v = Vec::with_capacity(self.0.len() + 4);
+            v.extend(self.0.iter().cloned());
+            v.push((name, value));
+            self.0 = Arc::new(v);
         }
     }
 
     /// Removes `name`; returns its old value.
-    pub fn remove(&mut self, name: &str) -> Option<Arc<str>> {
+    pub fn remove(&mut self, name: &str) -> Option<AttrStr> {
         let slot = self.0.iter().position(|(k, _)| &**k == name)?;
         Some(Arc::make_mut(&mut self.0).remove(slot).1)
     }

@@ -1,10 +1,10 @@
 //! The flowfile: the unit of data that moves through a flow.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::attributes::Attributes;
+use crate::attributes::{AttrStr, Attributes};
 use crate::content::Content;
 
 /// Milliseconds since the Unix epoch, the engine's wall-clock unit.
@@ -38,10 +38,10 @@ pub struct FlowFile {
     pub(crate) session_slot: u32,
 }
 
-static KEY_UUID: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(crate::attributes::UUID));
-static KEY_FILENAME: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(crate::attributes::FILENAME));
-static KEY_PATH: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(crate::attributes::PATH));
-static DEFAULT_PATH: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("./"));
+const KEY_UUID: AttrStr = AttrStr::new_static(crate::attributes::UUID);
+const KEY_FILENAME: AttrStr = AttrStr::new_static(crate::attributes::FILENAME);
+const KEY_PATH: AttrStr = AttrStr::new_static(crate::attributes::PATH);
+const DEFAULT_PATH: AttrStr = AttrStr::new_static("./");
 
 impl FlowFile {
     /// A new flowfile with the standard attributes (`uuid`, `filename`, `path`).
@@ -54,12 +54,10 @@ impl FlowFile {
     pub fn new_at(content: Content, now: i64) -> Self {
         let id = Uuid::new_v4();
         let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        let id_text: Arc<str> = Arc::from(&*id.hyphenated().encode_lower(&mut buf));
-        let attributes = Attributes::from_shared(Arc::new(vec![
-            (KEY_UUID.clone(), id_text.clone()),
-            (KEY_FILENAME.clone(), id_text),
-            (KEY_PATH.clone(), DEFAULT_PATH.clone()),
-        ]));
+        let id_text = AttrStr::new(&*id.hyphenated().encode_lower(&mut buf));
+        let mut pairs = Vec::with_capacity(6);
+        pairs.extend([(KEY_UUID, id_text.clone()), (KEY_FILENAME, id_text), (KEY_PATH, DEFAULT_PATH)]);
+        let attributes = Attributes::from_shared(Arc::new(pairs));
         FlowFile {
             id,
             attributes,

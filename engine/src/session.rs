@@ -438,7 +438,8 @@ impl<'a> ProcessSession<'a> {
             }
         }
 
-        for ri in 0..self.records.len() {
+        let n_records = self.records.len();
+        for ri in 0..n_records {
             let r = &mut self.records[ri];
             let source_idx = match r.origin {
                 Origin::Input(idx) => Some(idx),
@@ -587,30 +588,24 @@ impl<'a> ProcessSession<'a> {
             };
             out_count += targets.len() as u64;
             out_bytes += ff.size() * targets.len() as u64;
-            for (i, conn) in targets.iter().enumerate() {
-                let item = if i + 1 == targets.len() {
-                    std::mem::replace(&mut ff, FlowFile::new(crate::content::Content::Empty))
-                } else {
-                    let mut c = FlowFile::new(ff.content.clone());
-                    inherit(&mut c, &ff);
-                    if prov_on {
-                        let mut e = ev.event(
-                            EventType::Clone,
-                            &ff,
-                            None,
-                            Some(&rel),
-                            Some(format!("cloned to connection {}", conn.id)),
-                        );
-                        e.child_uuids = vec![c.id];
-                        events.push(e);
-                    }
-                    c
-                };
-                match outputs.iter_mut().find(|(c, _)| Arc::ptr_eq(c, conn)) {
-                    Some((_, v)) => v.push(item),
-                    None => outputs.push((conn.clone(), vec![item])),
+            let (last, others) = targets.split_last().expect("targets is not empty");
+            for conn in others {
+                let mut c = FlowFile::new_at(ff.content.clone(), now);
+                inherit(&mut c, &ff);
+                if prov_on {
+                    let mut e = ev.event(
+                        EventType::Clone,
+                        &ff,
+                        None,
+                        Some(&rel),
+                        Some(format!("cloned to connection {}", conn.id)),
+                    );
+                    e.child_uuids = vec![c.id];
+                    events.push(e);
                 }
+                push_output(&mut outputs, conn, c, n_records);
             }
+            push_output(&mut outputs, last, ff, n_records);
         }
         if prov_on {
             for (parent, children, ri) in forks {
@@ -694,11 +689,23 @@ impl Drop for ProcessSession<'_> {
     }
 }
 
+/// Adds `ff` to the batch for `conn`; `hint` sizes a new batch (the session's record count).
+fn push_output(outputs: &mut Vec<(Arc<Connection>, Vec<FlowFile>)>, conn: &Arc<Connection>, ff: FlowFile, hint: usize) {
+    match outputs.iter_mut().find(|(c, _)| Arc::ptr_eq(c, conn)) {
+        Some((_, v)) => v.push(ff),
+        None => {
+            let mut v = Vec::with_capacity(hint);
+            v.push(ff);
+            outputs.push((conn.clone(), v));
+        }
+    }
+}
+
 fn inherit(child: &mut FlowFile, parent: &FlowFile) {
-    let id = child.attributes.get(crate::attributes::UUID).map(Arc::<str>::from);
+    let id = child.attributes.get(crate::attributes::UUID).map(crate::attributes::AttrStr::new);
     child.attributes = parent.attributes.clone();
     if let Some(id) = id {
-        child.attributes.insert_arc(Arc::from(crate::attributes::UUID), id);
+        child.attributes.insert_arc(crate::attributes::AttrStr::new_static(crate::attributes::UUID), id);
     }
     child.lineage_start_millis = parent.lineage_start_millis;
 }

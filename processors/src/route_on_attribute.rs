@@ -1,7 +1,7 @@
 //! RouteOnAttribute: routes flowfiles by boolean expressions over their attributes.
 
+use sluice_engine::attributes::AttrStr;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use sluice_engine::expression::Expression;
 use sluice_engine::{
@@ -75,11 +75,11 @@ enum Mode {
 #[derive(Default)]
 pub struct RouteOnAttribute {
     mode: Mode,
-    routes: Vec<(Arc<str>, Expression)>,
+    routes: Vec<(AttrStr, Expression)>,
     /// Shared strings for the `RouteOnAttribute.Route` attribute (set on every flowfile).
-    route_key: Option<Arc<str>>,
-    matched: Option<Arc<str>>,
-    unmatched: Option<Arc<str>>,
+    route_key: Option<AttrStr>,
+    matched: Option<AttrStr>,
+    unmatched: Option<AttrStr>,
 }
 
 impl Processor for RouteOnAttribute {
@@ -90,15 +90,15 @@ impl Processor for RouteOnAttribute {
             _ => Mode::ToProperty,
         };
         self.routes.clear();
-        self.route_key = Some(Arc::from(ROUTE_ATTR));
-        self.matched = Some(Arc::from(MATCHED));
-        self.unmatched = Some(Arc::from(UNMATCHED));
+        self.route_key = Some(AttrStr::new(ROUTE_ATTR));
+        self.matched = Some(AttrStr::new(MATCHED));
+        self.unmatched = Some(AttrStr::new(UNMATCHED));
         for (k, v) in ctx.dynamic_properties() {
             let e = match ctx.expression(k) {
                 Some(e) => e.clone(),
                 None => Expression::compile(v).map_err(|e| ProcessError::Config(format!("'{k}': {e}")))?,
             };
-            self.routes.push((Arc::from(k), e));
+            self.routes.push((AttrStr::new(k), e));
         }
         Ok(())
     }
@@ -115,7 +115,7 @@ impl Processor for RouteOnAttribute {
     }
 
     fn on_trigger(&self, _ctx: &ProcessContext, session: &mut ProcessSession) -> Result<(), ProcessError> {
-        let mut matched: Vec<&Arc<str>> = Vec::with_capacity(self.routes.len());
+        let mut matched: Vec<&AttrStr> = Vec::with_capacity(self.routes.len());
         for mut ff in session.get_batch(BATCH) {
             matched.clear();
             for (name, e) in &self.routes {
@@ -125,8 +125,8 @@ impl Processor for RouteOnAttribute {
                     matched.push(name);
                 }
             }
-            let key = self.route_key.clone().unwrap_or_else(|| Arc::from(ROUTE_ATTR));
-            let target: Option<&Arc<str>> = match self.mode {
+            let key = self.route_key.clone().unwrap_or_else(|| AttrStr::new(ROUTE_ATTR));
+            let target: Option<&AttrStr> = match self.mode {
                 Mode::All if matched.len() == self.routes.len() => self.matched.as_ref(),
                 Mode::Any if !matched.is_empty() => self.matched.as_ref(),
                 Mode::ToProperty if !matched.is_empty() => None,

@@ -1,6 +1,6 @@
 //! UpdateAttribute: sets attributes from expressions and deletes attributes by regex.
 
-use std::sync::Arc;
+use sluice_engine::attributes::AttrStr;
 
 use regex::Regex;
 use sluice_engine::expression::Expression;
@@ -39,14 +39,14 @@ fn descriptor() -> ProcessorDescriptor {
 }
 
 enum Value {
-    Literal(Arc<str>),
+    Literal(AttrStr),
     Expr(Expression),
 }
 
 /// The processor.
 #[derive(Default)]
 pub struct UpdateAttribute {
-    sets: Vec<(Arc<str>, Value)>,
+    sets: Vec<(AttrStr, Value)>,
     delete: Option<Regex>,
 }
 
@@ -56,9 +56,9 @@ impl Processor for UpdateAttribute {
         for (k, v) in ctx.dynamic_properties() {
             let value = match ctx.expression(k) {
                 Some(e) => Value::Expr(e.clone()),
-                None => Value::Literal(Arc::from(v)),
+                None => Value::Literal(AttrStr::new(v)),
             };
-            self.sets.push((Arc::from(k), value));
+            self.sets.push((AttrStr::new(k), value));
         }
         self.delete = match ctx.property(DELETE).filter(|s| !s.is_empty()) {
             Some(p) => Some(Regex::new(p).map_err(|e| ProcessError::Config(format!("'{DELETE}': {e}")))?),
@@ -81,7 +81,7 @@ impl Processor for UpdateAttribute {
                     Value::Literal(v) => ff.attributes.insert_arc(name.clone(), v.clone()),
                     Value::Expr(e) => {
                         let v = e.evaluate(&before).map_err(|e| ProcessError::other(format!("'{name}': {e}")))?;
-                        ff.attributes.insert_arc(name.clone(), Arc::from(v));
+                        ff.attributes.insert_arc(name.clone(), AttrStr::new(v));
                     }
                 }
             }

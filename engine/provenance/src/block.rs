@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 
 use crate::codec::{Reader, decode_events, encode_events_into, put_varint};
 use crate::error::ProvenanceError;
-use crate::event::{EventType, ProvenanceEvent};
+use crate::event::{AttrStr, EventType, ProvenanceEvent};
 use crate::hash::{FxBuild, attr_hash, attr_name_hash, attr_value_hash, uuid_hash};
 
 /// Block value format: LZ4 block compression of an event batch.
@@ -320,16 +320,15 @@ pub(crate) fn build_block(
     flowfiles.dedup();
 
     let mut filter = AttrFilter::with_items(attr_items);
-    // Attribute names are shared `Arc<str>`s repeated on every event: hash each name once.
-    let mut name_hashes: Vec<(usize, u64)> = Vec::with_capacity(32);
-    let mut name_hash = |k: &Arc<str>| -> u64 {
-        let p = k.as_ptr() as usize;
-        if let Some(&(_, h)) = name_hashes.iter().find(|(q, _)| *q == p) {
+    // The same few attribute names repeat on every event: hash each name once.
+    let mut name_hashes: Vec<(AttrStr, u64)> = Vec::with_capacity(32);
+    let mut name_hash = |k: &AttrStr| -> u64 {
+        if let Some(&(_, h)) = name_hashes.iter().find(|(q, _)| q == k) {
             return h;
         }
         let h = attr_name_hash(k);
         if name_hashes.len() < 256 {
-            name_hashes.push((p, h));
+            name_hashes.push((k.clone(), h));
         }
         h
     };
@@ -343,7 +342,7 @@ pub(crate) fn build_block(
         {
             for (i, (k, v)) in p.iter().enumerate() {
                 // Pairs unchanged at the same position are already in.
-                let same = upd.get(i).is_some_and(|(uk, uv)| Arc::ptr_eq(uk, k) && Arc::ptr_eq(uv, v));
+                let same = upd.get(i).is_some_and(|(uk, uv)| uk == k && uv == v);
                 if !same {
                     filter.insert(attr_value_hash(name_hash(k), v));
                 }

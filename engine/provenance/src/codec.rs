@@ -30,7 +30,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::error::ProvenanceError;
-use crate::event::{AttrMap, ContentRef, EventType, ProvenanceEvent};
+use crate::event::{AttrMap, AttrStr, ContentRef, EventType, ProvenanceEvent};
 use crate::hash::FxBuild;
 
 /// First byte of a batch: format version 1.
@@ -47,7 +47,7 @@ const F_QUEUE: u8 = 1 << 7;
 
 /// Encodes one event (all strings inline) and appends it to `out`.
 pub fn encode_event(event: &ProvenanceEvent, out: &mut Vec<u8>) {
-    let mut enc = Encoder { table: None, prev_id: 0, prev_ts: 0 };
+    let mut enc = Encoder { table: None, prev_id: 0, prev_ts: 0, last_names: Vec::new() };
     enc.event(event, out);
 }
 
@@ -71,7 +71,7 @@ pub fn encode_events_into(events: &[ProvenanceEvent], out: &mut Vec<u8>) {
     let mut body = Vec::with_capacity(events.len() * 160);
     let mut interner = Interner::with_capacity(64);
     {
-        let mut enc = Encoder { table: Some(&mut interner), prev_id: 0, prev_ts: 0 };
+        let mut enc = Encoder { table: Some(&mut interner), prev_id: 0, prev_ts: 0, last_names: Vec::new() };
         for ev in events {
             enc.event(ev, &mut body);
         }
@@ -115,6 +115,9 @@ pub fn decode_events(buf: &[u8]) -> Result<Vec<ProvenanceEvent>, ProvenanceError
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
+/// Strings up to this length are stored inline by [`AttrStr`] (no shared address to key on).
+const INLINE_MAX: usize = 23;
+
 /// Per-batch string table. Strings are looked up first by pointer (the engine shares `Arc<str>`s,
 /// so most lookups are a pointer hash) and then by content.
 struct Interner<'a> {
@@ -134,13 +137,25 @@ impl<'a> Interner<'a> {
 
     #[inline]
     fn intern(&mut self, s: &'a str) -> u32 {
+        // Short strings (attribute names, stored inline in each attribute list) are hashed by
+        // content: their addresses differ per list.
+        if s.len() <= INLINE_MAX {
+            return self.by_content(s);
+        }
         // All strings borrowed by one batch are alive for the whole encode, so a (ptr, len) pair
         // identifies one string's content for that duration.
         let key = (s.as_ptr() as usize, s.len());
         if let Some(&i) = self.by_ptr.get(&key) {
             return i;
         }
-        let i = match self.by_str.entry(s) {
+        let i = self.by_content(s);
+        self.by_ptr.insert(key, i);
+        i
+    }
+
+    #[inline]
+    fn by_content(&mut self, s: &'a str) -> u32 {
+        match self.by_str.entry(s) {
             Entry::Occupied(e) => *e.get(),
             Entry::Vacant(v) => {
                 let i = self.strings.len() as u32;
@@ -148,9 +163,7 @@ impl<'a> Interner<'a> {
                 v.insert(i);
                 i
             }
-        };
-        self.by_ptr.insert(key, i);
-        i
+        }
     }
 }
 
@@ -158,6 +171,9 @@ struct Encoder<'t, 'a> {
     table: Option<&'t mut Interner<'a>>,
     prev_id: u64,
     prev_ts: i64,
+    /// The attribute names last seen at each position with their table entries: events of one
+    /// flow mostly carry the same names in the same order, so this skips the table's hashing.
+    last_names: Vec<(&'a str, u32)>,
 }
 
 impl<'a> Encoder<'_, 'a> {
@@ -172,15 +188,36 @@ impl<'a> Encoder<'_, 'a> {
         }
     }
 
-    fn attrs(&mut self, attrs: &'a [(Arc<str>, Arc<str>)], out: &mut Vec<u8>) {
+    fn attrs(&mut self, attrs: &'a [(AttrStr, AttrStr)], out: &mut Vec<u8>) {
         put_varint(out, attrs.len() as u64);
-        for (k, v) in attrs {
-            self.strref(k, out);
+        for (i, (k, v)) in attrs.iter().enumerate() {
+            self.name(i, k, out);
             put_str(out, v);
         }
     }
 
-    fn attrs_diff(&mut self, prev: &'a [(Arc<str>, Arc<str>)], upd: &'a [(Arc<str>, Arc<str>)], out: &mut Vec<u8>) {
+    /// Writes attribute name `k` found at position `i` of its list.
+    #[inline]
+    fn name(&mut self, i: usize, k: &'a str, out: &mut Vec<u8>) {
+        let Some(t) = self.table.as_deref_mut() else {
+            return self.strref(k, out);
+        };
+        let n = match self.last_names.get(i) {
+            Some(&(s, n)) if s == k => n,
+            _ => {
+                let n = t.intern(k);
+                if i < self.last_names.len() {
+                    self.last_names[i] = (k, n);
+                } else if i == self.last_names.len() && i < 64 {
+                    self.last_names.push((k, n));
+                }
+                n
+            }
+        };
+        put_varint(out, (u64::from(n) << 1) | 1);
+    }
+
+    fn attrs_diff(&mut self, prev: &'a [(AttrStr, AttrStr)], upd: &'a [(AttrStr, AttrStr)], out: &mut Vec<u8>) {
         put_varint(out, upd.len() as u64);
         for (i, (k, v)) in upd.iter().enumerate() {
             let same = prev.get(i).is_some_and(|(pk, pv)| same_str(pk, k) && same_str(pv, v));
@@ -188,7 +225,7 @@ impl<'a> Encoder<'_, 'a> {
                 out.push(0);
             } else {
                 out.push(1);
-                self.strref(k, out);
+                self.name(i, k, out);
                 put_str(out, v);
             }
         }
@@ -266,8 +303,8 @@ impl<'a> Encoder<'_, 'a> {
 }
 
 #[inline]
-fn same_str(a: &Arc<str>, b: &Arc<str>) -> bool {
-    Arc::ptr_eq(a, b) || **a == **b
+fn same_str(a: &AttrStr, b: &AttrStr) -> bool {
+    a == b
 }
 
 #[inline]
@@ -456,8 +493,8 @@ impl Decoder {
         let n = r.count(2)?;
         let mut v = Vec::with_capacity(n);
         for _ in 0..n {
-            let k = self.strref(r)?;
-            let val = r.inline_str()?;
+            let k = AttrStr::new(&*self.strref(r)?);
+            let val = AttrStr::new(r.str_bytes()?);
             v.push((k, val));
         }
         Ok(Arc::new(v))
@@ -473,8 +510,8 @@ impl Decoder {
                     v.push(pair.clone());
                 }
                 1 => {
-                    let k = self.strref(r)?;
-                    let val = r.inline_str()?;
+                    let k = AttrStr::new(&*self.strref(r)?);
+                    let val = AttrStr::new(r.str_bytes()?);
                     v.push((k, val));
                 }
                 _ => return Err(ProvenanceError::decode("bad attribute diff tag")),

@@ -34,7 +34,7 @@ pub use codec::{decode_event, decode_events, encode_event, encode_events, encode
 pub use config::ProvenanceConfig;
 pub use error::ProvenanceError;
 pub use event::{
-    AttrMap, AttrsJson, ContentRef, EventDetail, EventSummary, EventType, ParseEventTypeError, ProvenanceEvent,
+    AttrMap, AttrStr, AttrsJson, ContentRef, EventDetail, EventSummary, EventType, ParseEventTypeError, ProvenanceEvent,
 };
 pub use lineage::{Lineage, LineageNode, MAX_LINEAGE_NODES};
 pub use query::{DEFAULT_QUERY_LIMIT, Query, QueryResult};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use sluice_provenance::{
-    ContentRef, EventType, ProvenanceEvent, decode_event, decode_events, encode_event, encode_events,
+    AttrStr, ContentRef, EventType, ProvenanceEvent, decode_event, decode_events, encode_event, encode_events,
 };
 use uuid::Uuid;
 
@@ -94,8 +94,9 @@ fn arb_str() -> impl Strategy<Value = Arc<str>> {
     ]
 }
 
-fn arb_attrs() -> impl Strategy<Value = Vec<(Arc<str>, Arc<str>)>> {
+fn arb_attrs() -> impl Strategy<Value = Vec<(AttrStr, AttrStr)>> {
     proptest::collection::vec((arb_str(), arb_str()), 0..8)
+        .prop_map(|v| v.into_iter().map(|(k, v)| (AttrStr::new(&*k), AttrStr::new(&*v))).collect())
 }
 
 fn arb_content() -> impl Strategy<Value = Option<ContentRef>> {
@@ -143,9 +144,9 @@ fn arb_event() -> impl Strategy<Value = ProvenanceEvent> {
                 (Some(_), 1) => {
                     let mut v = upd.as_ref().clone();
                     if let Some(first) = v.first_mut() {
-                        first.1 = Arc::from("changed");
+                        first.1 = AttrStr::new("changed");
                     }
-                    v.push((Arc::from("extra"), Arc::from("x")));
+                    v.push((AttrStr::new("extra"), AttrStr::new("x")));
                     Some(Arc::new(v))
                 }
                 (p, _) => p.map(Arc::new),

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_provenance::{EventType, ProvenanceConfig, ProvenanceRepository, Query};
+use sluice_provenance::{AttrStr, EventType, ProvenanceConfig, ProvenanceRepository, Query};
 use uuid::Uuid;
 
 const CHILD_ENV: &str = "SLUICE_PROV_CRASH_CHILD_DIR";
@@ -42,8 +42,8 @@ fn crash_child() {
             .map(|i| {
                 let mut e = common::event(first + i, EventType::Create, Uuid::new_v4(), "Gen", 1);
                 let mut attrs = e.updated_attributes.as_ref().clone();
-                attrs.push((Arc::from("seq"), Arc::from(seq.to_string())));
-                attrs.push((Arc::from("idx"), Arc::from(i.to_string())));
+                attrs.push((AttrStr::new("seq"), AttrStr::from(seq.to_string())));
+                attrs.push((AttrStr::new("idx"), AttrStr::from(i.to_string())));
                 e.updated_attributes = Arc::new(attrs);
                 e
             })

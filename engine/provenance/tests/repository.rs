@@ -81,7 +81,7 @@ fn build_dataset(repo: &ProvenanceRepository, base_ts: i64) -> DataSet {
                 let ffi = flowfiles.iter().position(|f| f == ff).unwrap();
                 if ffi % 7 == 0 {
                     let mut v = e.updated_attributes.as_ref().clone();
-                    v.push((Arc::from("customer"), Arc::from("acme")));
+                    v.push(("customer".into(), "acme".into()));
                     let with = Arc::new(v);
                     if step == 1 {
                         e.previous_attributes = Some(with);

@@ -191,7 +191,7 @@ pub(crate) enum SnapshotItem<'a> {
     /// The header, first.
     Start(SnapshotInfo),
     /// Then every queued flowfile with its queue name, in queue order.
-    Flowfile(&'a Arc<str>, FlowFile),
+    Flowfile(&'a str, FlowFile),
 }
 
 /// Reads the snapshot at `path`, handing its header and then every flowfile to `each`;
@@ -226,7 +226,7 @@ pub(crate) fn read_snapshot(
     each(SnapshotItem::Start(header));
     let header = header.header;
     let (mut queues, mut total) = (0u64, 0u64);
-    let mut last_queue: Option<Arc<str>> = None;
+    let mut last_queue: Option<crate::attributes::AttrStr> = None;
     loop {
         let at = s.pos;
         let p = s.next().map_err(|(at, why)| corrupt(at, &why))?.ok_or_else(|| corrupt(at, "missing end frame"))?;

@@ -41,7 +41,7 @@ use bytes::Bytes;
 use sluice_provenance::ContentRef;
 use uuid::Uuid;
 
-use crate::attributes::Attributes;
+use crate::attributes::{AttrStr, Attributes};
 use crate::content::Content;
 use crate::flowfile::FlowFile;
 
@@ -351,7 +351,7 @@ impl<'a> StrEnc<'a> {
 /// The table of strings seen while one frame is decoded.
 #[derive(Default)]
 pub(crate) struct StrDec {
-    table: Vec<Arc<str>>,
+    table: Vec<AttrStr>,
 }
 
 impl StrDec {
@@ -359,14 +359,14 @@ impl StrDec {
     pub(crate) fn get(
         &mut self,
         d: &mut Dec<'_>,
-        id_text: &mut dyn FnMut() -> Arc<str>,
-    ) -> Result<Arc<str>, DecodeError> {
+        id_text: &mut dyn FnMut() -> AttrStr,
+    ) -> Result<AttrStr, DecodeError> {
         let v = d.varint()?;
         match v & 3 {
             STR_INLINE => {
                 let len = usize::try_from(v >> 2).map_err(|_| DecodeError("string too long"))?;
                 let b = d.bytes(len)?;
-                let s: Arc<str> = Arc::from(std::str::from_utf8(b).map_err(|_| DecodeError("string is not UTF-8"))?);
+                let s = AttrStr::new(std::str::from_utf8(b).map_err(|_| DecodeError("string is not UTF-8"))?);
                 self.table.push(s.clone());
                 Ok(s)
             }
@@ -380,8 +380,8 @@ impl StrDec {
     }
 
     /// Reads a string that cannot be the flowfile's id.
-    pub(crate) fn get_plain(&mut self, d: &mut Dec<'_>) -> Result<Arc<str>, DecodeError> {
-        self.get(d, &mut || Arc::from(""))
+    pub(crate) fn get_plain(&mut self, d: &mut Dec<'_>) -> Result<AttrStr, DecodeError> {
+        self.get(d, &mut AttrStr::default)
     }
 }
 
@@ -437,8 +437,11 @@ pub(crate) fn decode_flowfile(
     let penalty_until_millis = d.ivarint()?;
     let retry_count = u32::try_from(d.varint()?).map_err(|_| DecodeError("retry count too large"))?;
     let n = d.count(2)?;
-    let mut id_text: Option<Arc<str>> = None;
-    let mut text = || id_text.get_or_insert_with(|| Arc::from(id.hyphenated().to_string())).clone();
+    let mut id_text: Option<AttrStr> = None;
+    let mut text = || {
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        id_text.get_or_insert_with(|| AttrStr::new(&*id.hyphenated().encode_lower(&mut buf))).clone()
+    };
     let mut attrs = Vec::with_capacity(n);
     for _ in 0..n {
         let name = strs.get_plain(d)?;
@@ -519,9 +522,9 @@ pub(crate) fn encode_commit_frame(out: &mut Vec<u8>, seq: u64, body: &[u8]) -> R
 #[derive(Debug)]
 pub(crate) enum DecodedChange {
     /// `flowfile` was queued in `queue`.
-    Enqueue(Arc<str>, FlowFile),
+    Enqueue(AttrStr, FlowFile),
     /// `id` left `queue`.
-    Dequeue(Arc<str>, Uuid),
+    Dequeue(AttrStr, Uuid),
 }
 
 /// The fixed part of a commit payload, read without decoding the changes.
@@ -665,7 +668,7 @@ mod tests {
         }
         pairs.push(("uuid".into(), id_text));
         ff.attributes = Attributes::from_shared(Arc::new(
-            pairs.into_iter().map(|(k, v)| (Arc::<str>::from(k), Arc::<str>::from(v))).collect(),
+            pairs.into_iter().map(|(k, v)| (AttrStr::from(k), AttrStr::from(v))).collect(),
         ));
         ff.entry_millis = random_i64(r);
         ff.lineage_start_millis = random_i64(r);

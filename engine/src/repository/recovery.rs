@@ -265,13 +265,14 @@ fn later_valid_commit(image: &[u8], from: usize, after: u64) -> Option<usize> {
 
 /// Gives queue names their numbers while recovering.
 impl QueueTable {
-    pub(crate) fn number(&mut self, name: &Arc<str>) -> u32 {
-        if let Some(&n) = self.map.get(&**name) {
+    pub(crate) fn number(&mut self, name: &str) -> u32 {
+        if let Some(&n) = self.map.get(name) {
             return n;
         }
         let n = self.names.len() as u32;
+        let name: Arc<str> = Arc::from(name);
         self.names.push(name.clone());
-        self.map.insert(name.clone(), n);
+        self.map.insert(name, n);
         n
     }
 }

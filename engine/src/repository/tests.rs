@@ -78,7 +78,7 @@ fn event(n: u64, flowfile: Uuid) -> ProvenanceEvent {
         details: n.is_multiple_of(3).then(|| format!("details {n}")),
         transit_uri: None,
         previous_attributes: None,
-        updated_attributes: Arc::new(vec![(Arc::from("n"), Arc::from(n.to_string()))]),
+        updated_attributes: Arc::new(vec![("n".into(), n.to_string().into())]),
         previous_content: None,
         updated_content: Some(ContentRef { segment: 1, offset: n, len: 3 }),
         size: 3,

@@ -1,6 +1,7 @@
 //! EvaluateJsonPath: evaluates JsonPath expressions against JSON content and writes the
 //! results to attributes or to the content.
 
+use sluice_engine::attributes::AttrStr;
 use std::sync::Arc;
 
 use sluice_engine::{
@@ -214,7 +215,7 @@ impl Processor for EvaluateJsonPath {
                         }
                     } else {
                         for (name, value) in results {
-                            ff.attributes.insert_arc(name, Arc::from(value));
+                            ff.attributes.insert_arc(AttrStr::new(&*name), AttrStr::from(value));
                         }
                     }
                     session.transfer(ff, MATCHED);

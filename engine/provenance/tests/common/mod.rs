@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use sluice_provenance::{AttrMap, ContentRef, EventType, ProvenanceEvent};
+use sluice_provenance::{AttrMap, AttrStr, ContentRef, EventType, ProvenanceEvent};
 use uuid::Uuid;
 
 /// Attribute list from string pairs.
 pub fn attrs(pairs: &[(&str, &str)]) -> AttrMap {
-    Arc::new(pairs.iter().map(|(k, v)| (Arc::<str>::from(*k), Arc::<str>::from(*v))).collect())
+    Arc::new(pairs.iter().map(|(k, v)| (AttrStr::new(*k), AttrStr::new(*v))).collect())
 }
 
 /// A plain event: component named `component` (id `"id-<component>"`), five attributes.
@@ -49,8 +49,8 @@ pub fn event(id: u64, ty: EventType, ff: Uuid, component: &str, ts: i64) -> Prov
 pub fn full_event(id: u64) -> ProvenanceEvent {
     let prev = attrs(&[("uuid", "x"), ("filename", "a.txt"), ("colour", "blue"), ("ünïcödé", "✓ ok")]);
     let mut upd: Vec<_> = prev.as_ref().clone();
-    upd[2].1 = Arc::from("red");
-    upd.push((Arc::from("new"), Arc::from("")));
+    upd[2].1 = AttrStr::new("red");
+    upd.push((AttrStr::new("new"), AttrStr::new("")));
     ProvenanceEvent {
         id,
         event_type: EventType::Fork,

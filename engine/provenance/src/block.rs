@@ -332,13 +332,18 @@ pub(crate) fn build_block(
         }
         h
     };
+    // Consecutive events of one flowfile share attribute lists (a ROUTE and its DROP, a
+    // CREATE and the next step's "previous"): each list is hashed once per block.
+    let mut seen: HashSet<usize, FxBuild> = HashSet::with_capacity_and_hasher(events.len() * 2, FxBuild::default());
     for e in events.iter() {
         let upd = &e.updated_attributes;
-        for (k, v) in upd.iter() {
-            filter.insert(attr_value_hash(name_hash(k), v));
+        if seen.insert(Arc::as_ptr(upd) as usize) {
+            for (k, v) in upd.iter() {
+                filter.insert(attr_value_hash(name_hash(k), v));
+            }
         }
         if let Some(p) = &e.previous_attributes
-            && !Arc::ptr_eq(p, upd)
+            && seen.insert(Arc::as_ptr(p) as usize)
         {
             for (i, (k, v)) in p.iter().enumerate() {
                 // Pairs unchanged at the same position are already in.

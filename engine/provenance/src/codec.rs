@@ -22,6 +22,10 @@
 //! string of `v >> 1` bytes follows. When previous attributes are present, updated attributes are
 //! written as a diff: per entry a tag `0` (same pair as previous entry at the same index) or `1`
 //! followed by name strref and value.
+//!
+//! In a version 2 batch the count before an attribute list (or a diff) is `n << 1` for a list
+//! written out, or `(k << 1) | 1` for "the k-th list written in this batch again": each
+//! distinct attribute list is written once per batch.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -33,8 +37,12 @@ use crate::error::ProvenanceError;
 use crate::event::{AttrMap, AttrStr, ContentRef, EventType, ProvenanceEvent};
 use crate::hash::FxBuild;
 
-/// First byte of a batch: format version 1.
-const BATCH_MAGIC: u8 = 0xB1;
+/// First byte of a batch in format version 1 (still read).
+const BATCH_MAGIC_V1: u8 = 0xB1;
+/// First byte of a batch in format version 2, written now: an attribute list already written
+/// in the batch (the same shared list, e.g. a DROP after a ROUTE of the same flowfile) is a
+/// back-reference instead of a copy.
+const BATCH_MAGIC: u8 = 0xB2;
 
 const F_RELATIONSHIP: u8 = 1;
 const F_DETAILS: u8 = 1 << 1;
@@ -47,14 +55,14 @@ const F_QUEUE: u8 = 1 << 7;
 
 /// Encodes one event (all strings inline) and appends it to `out`.
 pub fn encode_event(event: &ProvenanceEvent, out: &mut Vec<u8>) {
-    let mut enc = Encoder { table: None, prev_id: 0, prev_ts: 0, last_names: Vec::new() };
+    let mut enc = Encoder { table: None, prev_id: 0, prev_ts: 0, last_names: Vec::new(), maps: None };
     enc.event(event, out);
 }
 
 /// Decodes one event written by [`encode_event`]; returns it and the number of bytes consumed.
 pub fn decode_event(buf: &[u8]) -> Result<(ProvenanceEvent, usize), ProvenanceError> {
     let mut r = Reader { buf, pos: 0 };
-    let mut dec = Decoder { table: Vec::new(), prev_id: 0, prev_ts: 0 };
+    let mut dec = Decoder { table: Vec::new(), prev_id: 0, prev_ts: 0, maps: None };
     let ev = dec.event(&mut r)?;
     Ok((ev, r.pos))
 }
@@ -68,17 +76,36 @@ pub fn encode_events(events: &[ProvenanceEvent]) -> Vec<u8> {
 
 /// Encodes a batch of events (with a string table), appending to `out`.
 pub fn encode_events_into(events: &[ProvenanceEvent], out: &mut Vec<u8>) {
+    encode_batch(events, out, true);
+}
+
+/// Encodes a batch in format version 1 (no back-references), as releases before it wrote;
+/// kept so that tests can check that stored version 1 data still decodes.
+#[doc(hidden)]
+pub fn encode_events_v1(events: &[ProvenanceEvent]) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_batch(events, &mut out, false);
+    out
+}
+
+fn encode_batch(events: &[ProvenanceEvent], out: &mut Vec<u8>, v2: bool) {
     let mut body = Vec::with_capacity(events.len() * 160);
     let mut interner = Interner::with_capacity(64);
     {
-        let mut enc = Encoder { table: Some(&mut interner), prev_id: 0, prev_ts: 0, last_names: Vec::new() };
+        let mut enc = Encoder {
+            table: Some(&mut interner),
+            prev_id: 0,
+            prev_ts: 0,
+            last_names: Vec::new(),
+            maps: v2.then(|| HashMap::with_capacity_and_hasher(events.len(), FxBuild::default())),
+        };
         for ev in events {
             enc.event(ev, &mut body);
         }
     }
     let table_bytes: usize = interner.strings.iter().map(|s| s.len() + 2).sum();
     out.reserve(16 + table_bytes + body.len());
-    out.push(BATCH_MAGIC);
+    out.push(if v2 { BATCH_MAGIC } else { BATCH_MAGIC_V1 });
     put_varint(out, events.len() as u64);
     put_varint(out, interner.strings.len() as u64);
     for s in &interner.strings {
@@ -91,9 +118,11 @@ pub fn encode_events_into(events: &[ProvenanceEvent], out: &mut Vec<u8>) {
 /// Decodes a batch written by [`encode_events`]. The whole input must be one batch.
 pub fn decode_events(buf: &[u8]) -> Result<Vec<ProvenanceEvent>, ProvenanceError> {
     let mut r = Reader { buf, pos: 0 };
-    if r.u8()? != BATCH_MAGIC {
-        return Err(ProvenanceError::decode("not an event batch (bad magic)"));
-    }
+    let maps = match r.u8()? {
+        BATCH_MAGIC => Some(Vec::new()),
+        BATCH_MAGIC_V1 => None,
+        _ => return Err(ProvenanceError::decode("not an event batch (bad magic)")),
+    };
     // Every event takes at least 20 bytes, every table entry at least 1.
     let count = r.count(20)?;
     let n_strings = r.count(1)?;
@@ -101,7 +130,7 @@ pub fn decode_events(buf: &[u8]) -> Result<Vec<ProvenanceEvent>, ProvenanceError
     for _ in 0..n_strings {
         table.push(r.inline_str()?);
     }
-    let mut dec = Decoder { table, prev_id: 0, prev_ts: 0 };
+    let mut dec = Decoder { table, prev_id: 0, prev_ts: 0, maps };
     let mut events = Vec::with_capacity(count);
     for _ in 0..count {
         events.push(dec.event(&mut r)?);
@@ -114,9 +143,6 @@ pub fn decode_events(buf: &[u8]) -> Result<Vec<ProvenanceEvent>, ProvenanceError
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
-
-/// Strings up to this length are stored inline by [`AttrStr`] (no shared address to key on).
-const INLINE_MAX: usize = 23;
 
 /// Per-batch string table. Strings are looked up first by pointer (the engine shares `Arc<str>`s,
 /// so most lookups are a pointer hash) and then by content.
@@ -137,11 +163,6 @@ impl<'a> Interner<'a> {
 
     #[inline]
     fn intern(&mut self, s: &'a str) -> u32 {
-        // Short strings (attribute names, stored inline in each attribute list) are hashed by
-        // content: their addresses differ per list.
-        if s.len() <= INLINE_MAX {
-            return self.by_content(s);
-        }
         // All strings borrowed by one batch are alive for the whole encode, so a (ptr, len) pair
         // identifies one string's content for that duration.
         let key = (s.as_ptr() as usize, s.len());
@@ -153,6 +174,8 @@ impl<'a> Interner<'a> {
         i
     }
 
+    /// Looks `s` up by content only: for attribute names, which [`AttrStr`] stores inline in
+    /// each list, so that their addresses differ per list.
     #[inline]
     fn by_content(&mut self, s: &'a str) -> u32 {
         match self.by_str.entry(s) {
@@ -174,6 +197,9 @@ struct Encoder<'t, 'a> {
     /// The attribute names last seen at each position with their table entries: events of one
     /// flow mostly carry the same names in the same order, so this skips the table's hashing.
     last_names: Vec<(&'a str, u32)>,
+    /// In a batch: the attribute lists written so far (by address; all live for the whole
+    /// encode) and their numbers, for back-references.
+    maps: Option<HashMap<usize, u32, FxBuild>>,
 }
 
 impl<'a> Encoder<'_, 'a> {
@@ -188,9 +214,33 @@ impl<'a> Encoder<'_, 'a> {
         }
     }
 
-    fn attrs(&mut self, attrs: &'a [(AttrStr, AttrStr)], out: &mut Vec<u8>) {
-        put_varint(out, attrs.len() as u64);
-        for (i, (k, v)) in attrs.iter().enumerate() {
+    /// Writes the count before a list (or a diff) that yields `m`; `false` when a
+    /// back-reference to an earlier copy of `m` was written instead and nothing follows.
+    #[inline]
+    fn list_head(&mut self, m: &'a AttrMap, out: &mut Vec<u8>) -> bool {
+        let Some(maps) = self.maps.as_mut() else {
+            put_varint(out, m.len() as u64);
+            return true;
+        };
+        let next = maps.len() as u32;
+        match maps.entry(Arc::as_ptr(m) as usize) {
+            Entry::Occupied(e) => {
+                put_varint(out, (u64::from(*e.get()) << 1) | 1);
+                false
+            }
+            Entry::Vacant(v) => {
+                v.insert(next);
+                put_varint(out, (m.len() as u64) << 1);
+                true
+            }
+        }
+    }
+
+    fn attrs(&mut self, m: &'a AttrMap, out: &mut Vec<u8>) {
+        if !self.list_head(m, out) {
+            return;
+        }
+        for (i, (k, v)) in m.iter().enumerate() {
             self.name(i, k, out);
             put_str(out, v);
         }
@@ -205,7 +255,7 @@ impl<'a> Encoder<'_, 'a> {
         let n = match self.last_names.get(i) {
             Some(&(s, n)) if s == k => n,
             _ => {
-                let n = t.intern(k);
+                let n = t.by_content(k);
                 if i < self.last_names.len() {
                     self.last_names[i] = (k, n);
                 } else if i == self.last_names.len() && i < 64 {
@@ -217,8 +267,10 @@ impl<'a> Encoder<'_, 'a> {
         put_varint(out, (u64::from(n) << 1) | 1);
     }
 
-    fn attrs_diff(&mut self, prev: &'a [(AttrStr, AttrStr)], upd: &'a [(AttrStr, AttrStr)], out: &mut Vec<u8>) {
-        put_varint(out, upd.len() as u64);
+    fn attrs_diff(&mut self, prev: &'a AttrMap, upd: &'a AttrMap, out: &mut Vec<u8>) {
+        if !self.list_head(upd, out) {
+            return;
+        }
         for (i, (k, v)) in upd.iter().enumerate() {
             let same = prev.get(i).is_some_and(|(pk, pv)| same_str(pk, k) && same_str(pv, v));
             if same {
@@ -466,6 +518,8 @@ struct Decoder {
     table: Vec<Arc<str>>,
     prev_id: u64,
     prev_ts: i64,
+    /// In a version 2 batch: the attribute lists decoded so far, for back-references.
+    maps: Option<Vec<AttrMap>>,
 }
 
 impl Decoder {
@@ -489,19 +543,52 @@ impl Decoder {
         }
     }
 
-    fn attrs(&self, r: &mut Reader<'_>) -> Result<AttrMap, ProvenanceError> {
-        let n = r.count(2)?;
+    /// Reads the count before a list (or diff) of entries of at least `min_item` bytes, or
+    /// resolves a back-reference (`Err(map)`).
+    fn list_head(&self, r: &mut Reader<'_>, min_item: usize) -> Result<Result<usize, AttrMap>, ProvenanceError> {
+        let Some(maps) = &self.maps else {
+            return Ok(Ok(r.count(min_item)?));
+        };
+        let v = r.varint()?;
+        if v & 1 == 1 {
+            let i = usize::try_from(v >> 1).unwrap_or(usize::MAX);
+            return match maps.get(i) {
+                Some(m) => Ok(Err(m.clone())),
+                None => Err(ProvenanceError::decode("attribute list reference out of range")),
+            };
+        }
+        if v >> 1 > (r.remaining() / min_item) as u64 {
+            return Err(ProvenanceError::decode("count exceeds input length"));
+        }
+        Ok(Ok((v >> 1) as usize))
+    }
+
+    fn remember(&mut self, m: AttrMap) -> AttrMap {
+        if let Some(maps) = &mut self.maps {
+            maps.push(m.clone());
+        }
+        m
+    }
+
+    fn attrs(&mut self, r: &mut Reader<'_>) -> Result<AttrMap, ProvenanceError> {
+        let n = match self.list_head(r, 2)? {
+            Ok(n) => n,
+            Err(m) => return Ok(m),
+        };
         let mut v = Vec::with_capacity(n);
         for _ in 0..n {
             let k = AttrStr::new(&*self.strref(r)?);
             let val = AttrStr::new(r.str_bytes()?);
             v.push((k, val));
         }
-        Ok(Arc::new(v))
+        Ok(self.remember(Arc::new(v)))
     }
 
-    fn attrs_diff(&self, prev: &AttrMap, r: &mut Reader<'_>) -> Result<AttrMap, ProvenanceError> {
-        let n = r.count(1)?;
+    fn attrs_diff(&mut self, prev: &AttrMap, r: &mut Reader<'_>) -> Result<AttrMap, ProvenanceError> {
+        let n = match self.list_head(r, 1)? {
+            Ok(n) => n,
+            Err(m) => return Ok(m),
+        };
         let mut v = Vec::with_capacity(n);
         for i in 0..n {
             match r.u8()? {
@@ -517,7 +604,7 @@ impl Decoder {
                 _ => return Err(ProvenanceError::decode("bad attribute diff tag")),
             }
         }
-        Ok(Arc::new(v))
+        Ok(self.remember(Arc::new(v)))
     }
 
     fn event(&mut self, r: &mut Reader<'_>) -> Result<ProvenanceEvent, ProvenanceError> {

@@ -30,7 +30,7 @@ mod retention;
 pub mod store;
 mod writer;
 
-pub use codec::{decode_event, decode_events, encode_event, encode_events, encode_events_into};
+pub use codec::{decode_event, decode_events, encode_event, encode_events, encode_events_into, encode_events_v1};
 pub use config::ProvenanceConfig;
 pub use error::ProvenanceError;
 pub use event::{

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use sluice_provenance::{
     AttrStr, ContentRef, EventType, ProvenanceEvent, decode_event, decode_events, encode_event, encode_events,
+    encode_events_v1,
 };
 use uuid::Uuid;
 
@@ -32,6 +33,46 @@ fn shared_attribute_maps_stay_shared_after_decoding() {
     let d = decode_events(&encode_events(&[e.clone()])).unwrap().remove(0);
     assert_eq!(d, e);
     assert!(Arc::ptr_eq(d.previous_attributes.as_ref().unwrap(), &d.updated_attributes));
+}
+
+/// The life of one flowfile as the engine records it: CREATE, then a change of attributes
+/// (previous = the list CREATE carried), then ROUTE and DROP sharing one list.
+fn one_flowfile_life(id: u64) -> Vec<ProvenanceEvent> {
+    let ff = Uuid::from_u128(u128::from(id) + 1);
+    let create = common::event(id * 4, EventType::Create, ff, "Generate", 1000);
+    let mut modified = common::event(id * 4 + 1, EventType::AttributesModified, ff, "Update", 1001);
+    let mut after = create.updated_attributes.as_ref().clone();
+    after.push((AttrStr::new("stage"), AttrStr::new("updated")));
+    modified.previous_attributes = Some(create.updated_attributes.clone());
+    modified.updated_attributes = Arc::new(after);
+    let mut route = common::event(id * 4 + 2, EventType::Route, ff, "Route", 1002);
+    route.previous_attributes = Some(modified.updated_attributes.clone());
+    route.updated_attributes = modified.updated_attributes.clone();
+    let mut drop = common::event(id * 4 + 3, EventType::Drop, ff, "Route", 1002);
+    drop.updated_attributes = route.updated_attributes.clone();
+    vec![create, modified, route, drop]
+}
+
+#[test]
+fn lists_shared_between_events_are_written_once_and_stay_shared() {
+    let events: Vec<_> = (0..100).flat_map(one_flowfile_life).collect();
+    let v2 = encode_events(&events);
+    let v1 = encode_events_v1(&events);
+    let d = decode_events(&v2).unwrap();
+    assert_eq!(d, events);
+    // Each flowfile has two distinct lists; version 1 wrote one or two per event.
+    assert!(v2.len() * 4 < v1.len() * 3, "v2 {} bytes, v1 {} bytes", v2.len(), v1.len());
+    for life in d.chunks(4) {
+        assert!(Arc::ptr_eq(life[1].previous_attributes.as_ref().unwrap(), &life[0].updated_attributes));
+        assert!(Arc::ptr_eq(&life[3].updated_attributes, &life[1].updated_attributes));
+    }
+}
+
+#[test]
+fn version_1_batches_still_decode() {
+    let mut events: Vec<_> = (0..20).flat_map(one_flowfile_life).collect();
+    events.extend((0..20).map(common::full_event));
+    assert_eq!(decode_events(&encode_events_v1(&events)).unwrap(), events);
 }
 
 #[test]

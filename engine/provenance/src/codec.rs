@@ -25,7 +25,8 @@
 //!
 //! In a version 2 batch the count before an attribute list (or a diff) is `n << 1` for a list
 //! written out, or `(k << 1) | 1` for "the k-th list written in this batch again": each
-//! distinct attribute list is written once per batch.
+//! distinct attribute list is written once per batch; an attribute value is `len << 1`
+//! followed by its bytes, or the tag `1` for the event's flowfile uuid as text.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -55,14 +56,15 @@ const F_QUEUE: u8 = 1 << 7;
 
 /// Encodes one event (all strings inline) and appends it to `out`.
 pub fn encode_event(event: &ProvenanceEvent, out: &mut Vec<u8>) {
-    let mut enc = Encoder { table: None, prev_id: 0, prev_ts: 0, last_names: Vec::new(), maps: None };
+    let mut enc =
+        Encoder { table: None, prev_id: 0, prev_ts: 0, last_names: Vec::new(), maps: None, uuid_text: [0; 36] };
     enc.event(event, out);
 }
 
 /// Decodes one event written by [`encode_event`]; returns it and the number of bytes consumed.
 pub fn decode_event(buf: &[u8]) -> Result<(ProvenanceEvent, usize), ProvenanceError> {
     let mut r = Reader { buf, pos: 0 };
-    let mut dec = Decoder { table: Vec::new(), prev_id: 0, prev_ts: 0, maps: None };
+    let mut dec = Decoder { table: Vec::new(), prev_id: 0, prev_ts: 0, maps: None, uuid: Uuid::nil() };
     let ev = dec.event(&mut r)?;
     Ok((ev, r.pos))
 }
@@ -98,6 +100,7 @@ fn encode_batch(events: &[ProvenanceEvent], out: &mut Vec<u8>, v2: bool) {
             prev_ts: 0,
             last_names: Vec::new(),
             maps: v2.then(|| HashMap::with_capacity_and_hasher(events.len(), FxBuild::default())),
+            uuid_text: [0; 36],
         };
         for ev in events {
             enc.event(ev, &mut body);
@@ -130,7 +133,7 @@ pub fn decode_events(buf: &[u8]) -> Result<Vec<ProvenanceEvent>, ProvenanceError
     for _ in 0..n_strings {
         table.push(r.inline_str()?);
     }
-    let mut dec = Decoder { table, prev_id: 0, prev_ts: 0, maps };
+    let mut dec = Decoder { table, prev_id: 0, prev_ts: 0, maps, uuid: Uuid::nil() };
     let mut events = Vec::with_capacity(count);
     for _ in 0..count {
         events.push(dec.event(&mut r)?);
@@ -200,6 +203,8 @@ struct Encoder<'t, 'a> {
     /// In a batch: the attribute lists written so far (by address; all live for the whole
     /// encode) and their numbers, for back-references.
     maps: Option<HashMap<usize, u32, FxBuild>>,
+    /// The current event's flowfile uuid as text (version 2 value tag).
+    uuid_text: [u8; uuid::fmt::Hyphenated::LENGTH],
 }
 
 impl<'a> Encoder<'_, 'a> {
@@ -242,7 +247,22 @@ impl<'a> Encoder<'_, 'a> {
         }
         for (i, (k, v)) in m.iter().enumerate() {
             self.name(i, k, out);
-            put_str(out, v);
+            self.value(v, out);
+        }
+    }
+
+    /// Writes an attribute value; in a version 2 batch, the event's own flowfile uuid (the
+    /// `uuid` and usually the `filename` of every new flowfile) is a one-byte tag.
+    #[inline]
+    fn value(&mut self, v: &str, out: &mut Vec<u8>) {
+        if self.maps.is_none() {
+            return put_str(out, v);
+        }
+        if v.len() == uuid::fmt::Hyphenated::LENGTH && v.as_bytes() == self.uuid_text.as_slice() {
+            out.push(1);
+        } else {
+            put_varint(out, (v.len() as u64) << 1);
+            out.extend_from_slice(v.as_bytes());
         }
     }
 
@@ -278,7 +298,7 @@ impl<'a> Encoder<'_, 'a> {
             } else {
                 out.push(1);
                 self.name(i, k, out);
-                put_str(out, v);
+                self.value(v, out);
             }
         }
     }
@@ -330,6 +350,9 @@ impl<'a> Encoder<'_, 'a> {
         }
         if let Some(t) = &ev.transit_uri {
             put_str(out, t);
+        }
+        if self.maps.is_some() {
+            ev.flowfile_uuid.hyphenated().encode_lower(&mut self.uuid_text);
         }
         match &ev.previous_attributes {
             Some(p) if Arc::ptr_eq(p, &ev.updated_attributes) => self.attrs(p, out),
@@ -520,6 +543,8 @@ struct Decoder {
     prev_ts: i64,
     /// In a version 2 batch: the attribute lists decoded so far, for back-references.
     maps: Option<Vec<AttrMap>>,
+    /// The current event's flowfile uuid (version 2 value tag).
+    uuid: Uuid,
 }
 
 impl Decoder {
@@ -563,6 +588,30 @@ impl Decoder {
         Ok(Ok((v >> 1) as usize))
     }
 
+    /// Reads an attribute value (see `Encoder::value`).
+    #[inline]
+    fn value(&self, r: &mut Reader<'_>) -> Result<AttrStr, ProvenanceError> {
+        if self.maps.is_none() {
+            return Ok(AttrStr::new(r.str_bytes()?));
+        }
+        let v = r.varint()?;
+        if v & 1 == 1 {
+            return match v {
+                1 => {
+                    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+                    Ok(AttrStr::new(&*self.uuid.hyphenated().encode_lower(&mut buf)))
+                }
+                _ => Err(ProvenanceError::decode("bad attribute value tag")),
+            };
+        }
+        let n = v >> 1;
+        if n > r.remaining() as u64 {
+            return Err(ProvenanceError::decode("string length exceeds input"));
+        }
+        let b = r.bytes(n as usize)?;
+        Ok(AttrStr::new(std::str::from_utf8(b).map_err(|_| ProvenanceError::decode("invalid UTF-8"))?))
+    }
+
     fn remember(&mut self, m: AttrMap) -> AttrMap {
         if let Some(maps) = &mut self.maps {
             maps.push(m.clone());
@@ -578,7 +627,7 @@ impl Decoder {
         let mut v = Vec::with_capacity(n);
         for _ in 0..n {
             let k = AttrStr::new(&*self.strref(r)?);
-            let val = AttrStr::new(r.str_bytes()?);
+            let val = self.value(r)?;
             v.push((k, val));
         }
         Ok(self.remember(Arc::new(v)))
@@ -598,7 +647,7 @@ impl Decoder {
                 }
                 1 => {
                     let k = AttrStr::new(&*self.strref(r)?);
-                    let val = AttrStr::new(r.str_bytes()?);
+                    let val = self.value(r)?;
                     v.push((k, val));
                 }
                 _ => return Err(ProvenanceError::decode("bad attribute diff tag")),
@@ -617,6 +666,7 @@ impl Decoder {
         self.prev_ts = timestamp_millis;
         let duration_millis = r.varint()?;
         let flowfile_uuid = r.uuid()?;
+        self.uuid = flowfile_uuid;
         let parent_uuids = r.uuids()?;
         let child_uuids = r.uuids()?;
         let component_id = self.strref(r)?;

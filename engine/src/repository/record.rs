@@ -324,11 +324,15 @@ impl Hasher for FxHasher {
 pub(crate) struct StrEnc<'a> {
     map: HashMap<&'a str, u32, FxBuild>,
     next: u32,
+    /// The interned string last written at each attribute slot (name or value at a position
+    /// of the list) with its number: flowfiles of one queue mostly repeat them, so a compare
+    /// replaces a hash lookup.
+    recent: Vec<(&'a str, u32)>,
 }
 
 impl Default for StrEnc<'_> {
     fn default() -> Self {
-        StrEnc { map: HashMap::with_capacity_and_hasher(32, FxBuild), next: 0 }
+        StrEnc { map: HashMap::with_capacity_and_hasher(32, FxBuild), next: 0, recent: Vec::new() }
     }
 }
 
@@ -345,6 +349,34 @@ impl<'a> StrEnc<'a> {
             self.map.insert(s, self.next);
         }
         self.next += 1;
+    }
+
+    /// [`Self::put`] of an interned string for attribute slot `slot`, first checking what
+    /// that slot held last.
+    #[inline]
+    pub(crate) fn put_slot(&mut self, out: &mut Vec<u8>, s: &'a str, slot: usize) {
+        if let Some(&(last, i)) = self.recent.get(slot)
+            && last == s
+        {
+            put_varint(out, (u64::from(i) << 2) | STR_REF);
+            return;
+        }
+        let i = match self.map.get(s) {
+            Some(&i) => {
+                put_varint(out, (u64::from(i) << 2) | STR_REF);
+                i
+            }
+            None => {
+                let i = self.next;
+                self.put(out, s, true);
+                i
+            }
+        };
+        if slot < self.recent.len() {
+            self.recent[slot] = (s, i);
+        } else if slot == self.recent.len() && slot < 128 {
+            self.recent.push((s, i));
+        }
     }
 }
 
@@ -399,12 +431,14 @@ pub(crate) fn encode_flowfile<'a>(out: &mut Vec<u8>, ff: &'a FlowFile, strs: &mu
     let mut id_buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let id_text: &str = ff.id.hyphenated().encode_lower(&mut id_buf);
     put_varint(out, ff.attributes.len() as u64);
-    for (name, value) in ff.attributes.iter() {
-        strs.put(out, name, true);
+    for (i, (name, value)) in ff.attributes.iter().enumerate() {
+        strs.put_slot(out, name, 2 * i);
         if value == id_text {
             put_varint(out, STR_ID);
+        } else if value.len() <= INTERN_VALUE_MAX {
+            strs.put_slot(out, value, 2 * i + 1);
         } else {
-            strs.put(out, value, value.len() <= INTERN_VALUE_MAX);
+            strs.put(out, value, false);
         }
     }
     match &ff.content {

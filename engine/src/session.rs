@@ -641,7 +641,8 @@ impl<'a> ProcessSession<'a> {
                 e.id = first + i as u64;
             }
         }
-        let seq = self.rt.flowfiles.commit(&changes, &events).map_err(|e| ProcessError::Repository(e.to_string()))?;
+        let (seq, events) =
+            self.rt.flowfiles.commit_owned(&changes, events).map_err(|e| ProcessError::Repository(e.to_string()))?;
         drop(changes);
         self.settled = true;
         self.records.clear();

@@ -1043,8 +1043,8 @@ impl FlowController {
         changes: &[crate::repository::RepoChange<'_>],
         events: Vec<ProvenanceEvent>,
     ) -> Result<(), EngineError> {
-        let seq =
-            self.runtime.flowfiles.commit(changes, &events).map_err(|e| EngineError::Repository(e.to_string()))?;
+        let (seq, events) =
+            self.runtime.flowfiles.commit_owned(changes, events).map_err(|e| EngineError::Repository(e.to_string()))?;
         if let Some(prov) = &self.runtime.provenance
             && !events.is_empty()
             && !self.runtime.provenance_by_repository

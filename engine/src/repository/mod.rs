@@ -94,6 +94,17 @@ pub trait FlowFileRepository: Send + Sync {
     /// returns its sequence number once it is as durable as the mode promises.
     fn commit(&self, changes: &[RepoChange<'_>], events: &[ProvenanceEvent]) -> Result<u64, RepoError>;
 
+    /// [`Self::commit`] taking the events by value: a repository that hands them on to
+    /// provenance itself keeps them (no copy) and returns an empty list; otherwise they come
+    /// back for the caller to submit.
+    fn commit_owned(
+        &self,
+        changes: &[RepoChange<'_>],
+        events: Vec<ProvenanceEvent>,
+    ) -> Result<(u64, Vec<ProvenanceEvent>), RepoError> {
+        Ok((self.commit(changes, &events)?, events))
+    }
+
     /// The durability mode.
     fn durability(&self) -> Durability;
 

@@ -429,11 +429,16 @@ fn closed() -> RepoError {
     RepoError::Io(io::Error::other("flowfile repository is closed"))
 }
 
-impl FlowFileRepository for WalRepository {
-    fn commit<'c>(&self, changes: &[RepoChange<'c>], events: &[ProvenanceEvent]) -> Result<u64, RepoError> {
+impl WalRepository {
+    /// Encodes a commit's record and index operations; `None` for an empty commit.
+    fn prepare<'c>(
+        &self,
+        changes: &[RepoChange<'c>],
+        events: &[ProvenanceEvent],
+    ) -> Result<Option<(Vec<u8>, Vec<IndexOp>)>, RepoError> {
         let s = &self.shared;
         if changes.is_empty() && events.is_empty() {
-            return Ok(s.intake.lock().next_seq - 1);
+            return Ok(None);
         }
         let mut body = Vec::with_capacity(32 + changes.len() * 160 + events.len() * 120);
         record::encode_commit_body(&mut body, changes, events);
@@ -453,14 +458,25 @@ impl FlowFileRepository for WalRepository {
                 n
             }
         };
-        let ops = changes
+        let ops: Vec<IndexOp> = changes
             .iter()
             .map(|c| match c {
                 RepoChange::Enqueue { queue, flowfile } => IndexOp::Enqueue(number(queue), (*flowfile).clone()),
                 RepoChange::Dequeue { queue, id } => IndexOp::Dequeue(number(queue), *id),
             })
             .collect();
-        let copy = (!events.is_empty() && s.has_sink.load(Ordering::Acquire)).then(|| events.to_vec());
+        Ok(Some((body, ops)))
+    }
+
+    /// Queues an encoded commit for the writer and waits until it is as durable as promised.
+    fn submit(
+        &self,
+        body: Vec<u8>,
+        ops: Vec<IndexOp>,
+        has_events: bool,
+        copy: Option<Vec<ProvenanceEvent>>,
+    ) -> Result<u64, RepoError> {
+        let s = &self.shared;
         let (seq, slot) = {
             let mut g = s.intake.lock();
             if g.shutdown {
@@ -468,7 +484,7 @@ impl FlowFileRepository for WalRepository {
             }
             let seq = g.next_seq;
             g.next_seq += 1;
-            g.batch.push(Pending { seq, body, ops, has_events: !events.is_empty(), events: copy });
+            g.batch.push(Pending { seq, body, ops, has_events, events: copy });
             if g.writer_idle {
                 s.intake_cv.notify_one();
             }
@@ -478,6 +494,29 @@ impl FlowFileRepository for WalRepository {
             Ok(()) => Ok(seq),
             Err((kind, msg)) => Err(RepoError::Io(io::Error::new(kind, msg))),
         }
+    }
+}
+
+impl FlowFileRepository for WalRepository {
+    fn commit(&self, changes: &[RepoChange<'_>], events: &[ProvenanceEvent]) -> Result<u64, RepoError> {
+        let Some((body, ops)) = self.prepare(changes, events)? else {
+            return Ok(self.shared.intake.lock().next_seq - 1);
+        };
+        let copy = (!events.is_empty() && self.shared.has_sink.load(Ordering::Acquire)).then(|| events.to_vec());
+        self.submit(body, ops, !events.is_empty(), copy)
+    }
+
+    fn commit_owned(
+        &self,
+        changes: &[RepoChange<'_>],
+        events: Vec<ProvenanceEvent>,
+    ) -> Result<(u64, Vec<ProvenanceEvent>), RepoError> {
+        if events.is_empty() || !self.shared.has_sink.load(Ordering::Acquire) {
+            return Ok((self.commit(changes, &events)?, events));
+        }
+        let (body, ops) = self.prepare(changes, &events)?.expect("a commit with events is not empty");
+        // The events go on to provenance with the record: moved, not copied.
+        Ok((self.submit(body, ops, true, Some(events))?, Vec::new()))
     }
 
     fn durability(&self) -> Durability {

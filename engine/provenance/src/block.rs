@@ -335,11 +335,27 @@ pub(crate) fn build_block(
     // Consecutive events of one flowfile share attribute lists (a ROUTE and its DROP, a
     // CREATE and the next step's "previous"): each list is hashed once per block.
     let mut seen: HashSet<usize, FxBuild> = HashSet::with_capacity_and_hasher(events.len() * 2, FxBuild::default());
+    // Long values (a flowfile's uuid as `uuid` and `filename`) are shared by all the lists of
+    // one flowfile: remember the hash of the last few by (name hash, address).
+    let mut long_hashes = [(0u64, 0usize, 0u64); 64];
+    let mut value_hash = |nh: u64, v: &AttrStr| -> u64 {
+        if v.len() <= 23 {
+            return attr_value_hash(nh, v);
+        }
+        let p = v.as_ptr() as usize;
+        let slot = &mut long_hashes[((p >> 4) ^ nh as usize) & 63];
+        if slot.0 == nh && slot.1 == p {
+            return slot.2;
+        }
+        let h = attr_value_hash(nh, v);
+        *slot = (nh, p, h);
+        h
+    };
     for e in events.iter() {
         let upd = &e.updated_attributes;
         if seen.insert(Arc::as_ptr(upd) as usize) {
             for (k, v) in upd.iter() {
-                filter.insert(attr_value_hash(name_hash(k), v));
+                filter.insert(value_hash(name_hash(k), v));
             }
         }
         if let Some(p) = &e.previous_attributes
@@ -349,7 +365,7 @@ pub(crate) fn build_block(
                 // Pairs unchanged at the same position are already in.
                 let same = upd.get(i).is_some_and(|(uk, uv)| uk == k && uv == v);
                 if !same {
-                    filter.insert(attr_value_hash(name_hash(k), v));
+                    filter.insert(value_hash(name_hash(k), v));
                 }
             }
         }

@@ -56,8 +56,15 @@ const F_QUEUE: u8 = 1 << 7;
 
 /// Encodes one event (all strings inline) and appends it to `out`.
 pub fn encode_event(event: &ProvenanceEvent, out: &mut Vec<u8>) {
-    let mut enc =
-        Encoder { table: None, prev_id: 0, prev_ts: 0, last_names: Vec::new(), maps: None, uuid_text: [0; 36] };
+    let mut enc = Encoder {
+        table: None,
+        prev_id: 0,
+        prev_ts: 0,
+        last_names: Vec::new(),
+        maps: None,
+        uuid_text: [0; 36],
+        last_fields: [(0, 0, 0); 6],
+    };
     enc.event(event, out);
 }
 
@@ -101,6 +108,7 @@ fn encode_batch(events: &[ProvenanceEvent], out: &mut Vec<u8>, v2: bool) {
             last_names: Vec::new(),
             maps: v2.then(|| HashMap::with_capacity_and_hasher(events.len(), FxBuild::default())),
             uuid_text: [0; 36],
+            last_fields: [(0, 0, 0); 6],
         };
         for ev in events {
             enc.event(ev, &mut body);
@@ -205,6 +213,8 @@ struct Encoder<'t, 'a> {
     maps: Option<HashMap<usize, u32, FxBuild>>,
     /// The current event's flowfile uuid as text (version 2 value tag).
     uuid_text: [u8; uuid::fmt::Hyphenated::LENGTH],
+    /// Address, length and table entry of the string last written in each shared field.
+    last_fields: [(usize, usize, u32); 6],
 }
 
 impl<'a> Encoder<'_, 'a> {
@@ -217,6 +227,26 @@ impl<'a> Encoder<'_, 'a> {
                 out.extend_from_slice(s.as_bytes());
             }
         }
+    }
+
+    /// [`Self::strref`] for one of the event's shared string fields (`slot` names which):
+    /// consecutive events mostly carry the same strings, so an address compare skips the
+    /// table lookup.
+    #[inline]
+    fn field(&mut self, slot: usize, s: &'a str, out: &mut Vec<u8>) {
+        if self.table.is_none() {
+            return self.strref(s, out);
+        }
+        let (p, n) = (s.as_ptr() as usize, s.len());
+        let i = match self.last_fields[slot] {
+            (lp, ln, i) if lp == p && ln == n && n > 0 => i,
+            _ => {
+                let i = self.table.as_deref_mut().map(|t| t.intern(s)).unwrap_or(0);
+                self.last_fields[slot] = (p, n, i);
+                i
+            }
+        };
+        put_varint(out, (u64::from(i) << 1) | 1);
     }
 
     /// Writes the count before a list (or a diff) that yields `m`; `false` when a
@@ -339,11 +369,11 @@ impl<'a> Encoder<'_, 'a> {
         out.extend_from_slice(ev.flowfile_uuid.as_bytes());
         put_uuids(out, &ev.parent_uuids);
         put_uuids(out, &ev.child_uuids);
-        self.strref(&ev.component_id, out);
-        self.strref(&ev.component_type, out);
-        self.strref(&ev.component_name, out);
+        self.field(0, &ev.component_id, out);
+        self.field(1, &ev.component_type, out);
+        self.field(2, &ev.component_name, out);
         if let Some(r) = &ev.relationship {
-            self.strref(r, out);
+            self.field(3, r, out);
         }
         if let Some(d) = &ev.details {
             put_str(out, d);
@@ -370,9 +400,9 @@ impl<'a> Encoder<'_, 'a> {
         }
         put_varint(out, ev.size);
         put_varint(out, zigzag(ev.lineage_start_millis.wrapping_sub(ev.timestamp_millis)));
-        self.strref(&ev.flow_revision, out);
+        self.field(4, &ev.flow_revision, out);
         if let Some(q) = &ev.source_queue_id {
-            self.strref(q, out);
+            self.field(5, q, out);
         }
     }
 }

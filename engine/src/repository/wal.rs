@@ -429,13 +429,16 @@ fn closed() -> RepoError {
     RepoError::Io(io::Error::other("flowfile repository is closed"))
 }
 
+/// A commit's encoded record body and the index operations it carries.
+type Prepared = (Vec<u8>, Vec<IndexOp>);
+
 impl WalRepository {
     /// Encodes a commit's record and index operations; `None` for an empty commit.
     fn prepare<'c>(
         &self,
         changes: &[RepoChange<'c>],
         events: &[ProvenanceEvent],
-    ) -> Result<Option<(Vec<u8>, Vec<IndexOp>)>, RepoError> {
+    ) -> Result<Option<Prepared>, RepoError> {
         let s = &self.shared;
         if changes.is_empty() && events.is_empty() {
             return Ok(None);

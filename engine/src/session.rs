@@ -460,7 +460,7 @@ impl<'a> ProcessSession<'a> {
                 continue;
             }
             let mut ff = r.current.take().expect("settled records hold their flowfile");
-            let source_q = source_idx.map(|i| self.wiring.incoming[i].id.clone());
+            let source_q = source_idx.map(|i| &self.wiring.incoming[i].id);
             let rel = match &r.state {
                 State::Removed => None,
                 State::Transferred(rel) => Some(rel.clone()),
@@ -540,7 +540,7 @@ impl<'a> ProcessSession<'a> {
                             (None, _) => Some(EventType::Route),
                         };
                         if let Some(t) = t {
-                            let mut e = ev.event(t, &ff, source_q.as_ref(), rel_ref, details);
+                            let mut e = ev.event(t, &ff, source_q, rel_ref, details);
                             e.transit_uri = uri;
                             if attrs_changed {
                                 e.previous_attributes = Some(orig.attributes.shared().clone());
@@ -555,13 +555,7 @@ impl<'a> ProcessSession<'a> {
             }
             let Some(rel) = rel else {
                 if prov_on && !matches!(r.origin, Origin::Created) {
-                    events.push(ev.event(
-                        EventType::Drop,
-                        &ff,
-                        source_q.as_ref(),
-                        None,
-                        Some("removed by processor".into()),
-                    ));
+                    events.push(ev.event(EventType::Drop, &ff, source_q, None, Some("removed by processor".into())));
                 }
                 continue;
             };
@@ -570,7 +564,7 @@ impl<'a> ProcessSession<'a> {
                     events.push(ev.event(
                         EventType::Drop,
                         &ff,
-                        source_q.as_ref(),
+                        source_q,
                         Some(&rel),
                         Some(format!("Auto-Terminated by {rel} Relationship")),
                     ));

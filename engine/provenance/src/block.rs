@@ -352,18 +352,20 @@ pub(crate) fn build_block(
         h
     };
     for e in events.iter() {
+        // Every list in `seen` has all its pairs in the filter.
         let upd = &e.updated_attributes;
-        if seen.insert(Arc::as_ptr(upd) as usize) {
-            for (k, v) in upd.iter() {
+        let prev = e.previous_attributes.as_ref().filter(|p| !Arc::ptr_eq(p, upd));
+        if let Some(p) = prev
+            && seen.insert(Arc::as_ptr(p) as usize)
+        {
+            for (k, v) in p.iter() {
                 filter.insert(value_hash(name_hash(k), v));
             }
         }
-        if let Some(p) = &e.previous_attributes
-            && seen.insert(Arc::as_ptr(p) as usize)
-        {
-            for (i, (k, v)) in p.iter().enumerate() {
-                // Pairs unchanged at the same position are already in.
-                let same = upd.get(i).is_some_and(|(uk, uv)| uk == k && uv == v);
+        if seen.insert(Arc::as_ptr(upd) as usize) {
+            for (i, (k, v)) in upd.iter().enumerate() {
+                // Pairs unchanged from the previous list at the same position are in already.
+                let same = prev.and_then(|p| p.get(i)).is_some_and(|(pk, pv)| pk == k && pv == v);
                 if !same {
                     filter.insert(value_hash(name_hash(k), v));
                 }

@@ -31,6 +31,16 @@ status=0
 (cd "$work/node-red" && ./run.sh "$what") > "$work/node-red.txt" || status=$?
 [ $status -eq 0 ] || { echo "Node-RED run failed (exit $status); see $work/node-red.txt" >&2; exit $status; }
 
+# The peer's workload c creates and deletes 20,000 files just before this; on this machine's
+# ext4, creating files within a minute or two of a mass deletion is several times slower
+# (measured: the same binary 13,468 then 4,413 files/s minutes apart). Let the file system
+# settle so that both engines start c on equal terms ($SETTLE seconds, 0 to skip).
+settle=${SETTLE:-120}
+if [ "$settle" -gt 0 ]; then
+    echo "==> letting the file system settle for ${settle} s" >&2
+    sleep "$settle"
+fi
+
 echo "==> Sluice: sluice bench peer $what" >&2
 export OHA=${OHA:-$work/node-red/.tools/bin/oha}
 "target/$profile/sluice" bench peer "$what" --work "$work/sluice" \

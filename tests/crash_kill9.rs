@@ -11,15 +11,18 @@
 //! Long (about a minute), so `#[ignore]`d from the quick run; `scripts/test-all.sh` runs it.
 //! `SLUICE_CRASH_SEED=N` replays a run's kill moments and file sizes.
 
+mod child;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use child::{Sluice, start};
 
 const KILLS: usize = 20;
 /// Flowfiles queued across the flow at a kill that make it a kill with "many in flight": more
@@ -46,10 +49,6 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn processor(id: &str, ty: &str, props: serde_json::Value, auto_terminated: &[&str]) -> serde_json::Value {
@@ -88,28 +87,6 @@ fn flow(input: &Path, output: &Path) -> serde_json::Value {
             conn("c4", "unzip", "put"),
         ]
     })
-}
-
-struct Sluice {
-    child: Child,
-    port: u16,
-}
-
-fn start(flow_file: &Path, data: &Path, log: &Path) -> Sluice {
-    let port = free_port();
-    let log = fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["run", "--flow"])
-        .arg(flow_file)
-        .arg("--data-dir")
-        .arg(data)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--durability", "os"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("start sluice");
-    Sluice { child, port }
 }
 
 fn get_json(port: u16, path: &str) -> Option<serde_json::Value> {
@@ -216,7 +193,7 @@ fn nothing_is_lost_across_kill_9() {
     let mut in_flight_at_kill = Vec::new();
     let mut ready_times = Vec::new();
     for round in 0..KILLS {
-        let mut s = start(&flow_file, &data, &log);
+        let mut s = start(&flow_file, &data, &log, "os");
         ready_times.push(wait_ready(&mut s, &log));
         std::thread::sleep(Duration::from_millis(100 + rng.below(1_400)));
         let mut q = queued(s.port).unwrap_or(0);
@@ -242,7 +219,7 @@ fn nothing_is_lost_across_kill_9() {
     let total = made.load(Ordering::Acquire);
 
     // Last run: let it drain the input directory and every queue, then stop it cleanly.
-    let mut s = start(&flow_file, &data, &log);
+    let mut s = start(&flow_file, &data, &log, "os");
     let ready = wait_ready(&mut s, &log);
     println!("ready after restart in {ready:?}");
     let t0 = Instant::now();

@@ -9,14 +9,17 @@
 //! twice. Extra bodies that never got their 200 are allowed (the commit can land before the
 //! answer is written) and are counted.
 
+mod child;
+
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use child::{Sluice, free_port, start};
 
 const ROUNDS: usize = 3;
 const THREADS: usize = 6;
@@ -25,10 +28,6 @@ const PER_THREAD: usize = 150;
 /// The kill comes once this many bodies got their 200 in the round (index = round).
 const KILL_AFTER_ACKS: [usize; ROUNDS] = [60, 150, 240];
 const DURABILITY: &str = "os";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn flow(ingest_port: u16) -> serde_json::Value {
     serde_json::json!({
@@ -60,28 +59,6 @@ fn flow(ingest_port: u16) -> serde_json::Value {
               "back_pressure_object_threshold": 100000, "back_pressure_data_size_threshold": "1 GB" }
         ]
     })
-}
-
-struct Sluice {
-    child: Child,
-    port: u16,
-}
-
-fn start(flow_file: &Path, data: &Path, log: &Path) -> Sluice {
-    let port = free_port();
-    let log = fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["run", "--flow"])
-        .arg(flow_file)
-        .arg("--data-dir")
-        .arg(data)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--durability", DURABILITY])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("start sluice");
-    Sluice { child, port }
 }
 
 fn client() -> reqwest::blocking::Client {
@@ -177,7 +154,7 @@ fn listen_http_loses_nothing_it_acknowledged_across_kill_9() {
     let acked: Arc<Mutex<BTreeSet<Vec<u8>>>> = Arc::default();
     let mut cut_off = 0;
     for round in 0..=ROUNDS {
-        let mut s = start(&flow_file, &data, &log);
+        let mut s = start(&flow_file, &data, &log, DURABILITY);
         wait_ready(&mut s, ingest_port, &log);
         let (queued, extra) = verify(s.port, &acked.lock().unwrap(), &format!("after kill {round}"));
         println!(

@@ -129,12 +129,10 @@ pub fn run_core(opts: &CoreOptions) -> anyhow::Result<CoreResult> {
     };
     let fc = FlowController::new(config, sluice_processors::registry())?;
     fc.load(core_flow(1000)).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let out = || fc.processor("route").map(|p| p.status.flowfiles_in).unwrap_or(0);
     std::thread::sleep(Duration::from_millis(500));
     let (c0, t0, cpu0) = (counter(&fc), Instant::now(), cpu_seconds());
     std::thread::sleep(Duration::from_secs_f64(opts.seconds));
     let (c1, t1, cpu1) = (counter(&fc), Instant::now(), cpu_seconds());
-    let _ = out;
     fc.shutdown();
     let n = (c1 - c0).max(1) as f64;
     Ok(CoreResult { flowfiles_per_s: n / (t1 - t0).as_secs_f64(), cpu_us_per_flowfile: (cpu1 - cpu0) * 1e6 / n })

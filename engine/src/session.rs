@@ -405,8 +405,7 @@ impl<'a> ProcessSession<'a> {
         // clone them thousands of times here and the provenance writer drops them on its
         // thread, and on the engine-wide originals those reference counts bounced between
         // the cores (measured: ~5% of the CPU of the throughput benchmark).
-        // Without provenance no event is made: the factory then only holds shared clones.
-        let fresh = |s: &str| -> Arc<str> { if prov_on { Arc::from(s) } else { node.id.clone() } };
+        let fresh = |s: &str| -> Arc<str> { Arc::from(s) };
         let ev = EventFactory {
             now,
             component_id: fresh(&node.id),
@@ -416,7 +415,7 @@ impl<'a> ProcessSession<'a> {
                 None => fresh(&node.name()),
             },
             type_name: fresh(&node.type_arc),
-            queues: if prov_on { self.wiring.incoming.iter().map(|c| fresh(&c.id)).collect() } else { Vec::new() },
+            queues: self.wiring.incoming.iter().map(|c| fresh(&c.id)).collect(),
         };
         let n_in = self.wiring.incoming.len();
         // Held until the outputs are enqueued: removing a connection rewires under the write
@@ -443,7 +442,7 @@ impl<'a> ProcessSession<'a> {
                 events.push(ev.event(
                     EventType::Expire,
                     ff,
-                    ev.queues.get(*idx),
+                    Some(&ev.queues[*idx]),
                     None,
                     Some("expired in queue".into()),
                 ));
@@ -472,7 +471,7 @@ impl<'a> ProcessSession<'a> {
                 continue;
             }
             let mut ff = r.current.take().expect("settled records hold their flowfile");
-            let source_q = source_idx.and_then(|i| ev.queues.get(i));
+            let source_q = source_idx.map(|i| &ev.queues[i]);
             let rel = match &r.state {
                 State::Removed => None,
                 State::Transferred(rel) => Some(rel.clone()),
@@ -723,8 +722,7 @@ struct EventFactory {
     flow_revision: Arc<str>,
     name: Arc<str>,
     type_name: Arc<str>,
-    /// This commit's copies of the incoming connections' ids, by input index (empty when
-    /// provenance is off).
+    /// This commit's copies of the incoming connections' ids, by input index.
     queues: Vec<Arc<str>>,
 }
 

@@ -322,7 +322,7 @@ impl<'a> Encoder<'_, 'a> {
             return;
         }
         for (i, (k, v)) in upd.iter().enumerate() {
-            let same = prev.get(i).is_some_and(|(pk, pv)| same_str(pk, k) && same_str(pv, v));
+            let same = prev.get(i).is_some_and(|(pk, pv)| pk == k && pv == v);
             if same {
                 out.push(0);
             } else {
@@ -405,11 +405,6 @@ impl<'a> Encoder<'_, 'a> {
             self.field(5, q, out);
         }
     }
-}
-
-#[inline]
-fn same_str(a: &AttrStr, b: &AttrStr) -> bool {
-    a == b
 }
 
 #[inline]

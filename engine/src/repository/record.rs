@@ -337,18 +337,21 @@ impl Default for StrEnc<'_> {
 }
 
 impl<'a> StrEnc<'a> {
-    /// Writes `s`, as a reference if it was written before in this frame and was interned.
-    pub(crate) fn put(&mut self, out: &mut Vec<u8>, s: &'a str, intern: bool) {
+    /// Writes `s`, as a reference if it was written before in this frame and was interned;
+    /// returns its number in the frame's string table.
+    pub(crate) fn put(&mut self, out: &mut Vec<u8>, s: &'a str, intern: bool) -> u32 {
         if let Some(&i) = self.map.get(s) {
             put_varint(out, (u64::from(i) << 2) | STR_REF);
-            return;
+            return i;
         }
         put_varint(out, ((s.len() as u64) << 2) | STR_INLINE);
         out.extend_from_slice(s.as_bytes());
+        let i = self.next;
         if intern {
-            self.map.insert(s, self.next);
+            self.map.insert(s, i);
         }
         self.next += 1;
+        i
     }
 
     /// [`Self::put`] of an interned string for attribute slot `slot`, first checking what
@@ -361,17 +364,7 @@ impl<'a> StrEnc<'a> {
             put_varint(out, (u64::from(i) << 2) | STR_REF);
             return;
         }
-        let i = match self.map.get(s) {
-            Some(&i) => {
-                put_varint(out, (u64::from(i) << 2) | STR_REF);
-                i
-            }
-            None => {
-                let i = self.next;
-                self.put(out, s, true);
-                i
-            }
-        };
+        let i = self.put(out, s, true);
         if slot < self.recent.len() {
             self.recent[slot] = (s, i);
         } else if slot == self.recent.len() && slot < 128 {
